@@ -1,0 +1,272 @@
+"""Service desk commands: load what a domain command needs, run it, append its events.
+
+Each function takes an open :class:`UnitOfWork` (the caller owns the transaction, so
+several commands can share one) and returns the state it changed. The API, the CLI,
+the importers and the demo simulation all call these; nothing else writes the tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+
+from opsdesk.domain import commands as cmd
+from opsdesk.domain.errors import DomainError
+from opsdesk.domain.state import CustomerState, ExceptionState, TicketState, UserState
+from opsdesk.store import tables as t
+from opsdesk.store.uow import UnitOfWork
+
+# --- customers ------------------------------------------------------------------
+
+
+def create_customer(
+    uow: UnitOfWork, *, name: str, tier: str = "standard", handles: Iterable[tuple[str, str]] = ()
+) -> CustomerState:
+    """Create a customer identity with its channel handles.
+
+    >>> create_customer(uow, name="Ada", handles=[("email", "ada@example.com")])  # doctest: +SKIP
+    """
+    handles = list(handles)
+    taken = {}
+    for kind, value in handles:
+        key = cmd._handle(kind, value)
+        owner = uow.handle_owner(*key)
+        if owner is not None:
+            taken[key] = owner
+    events = uow.append(cmd.create_customer(uow.context(), name=name, tier=tier, handles=handles,
+                                            taken=taken))
+    return uow.projection.customers[events[0].customer_id]  # type: ignore[index]
+
+
+def add_handle(uow: UnitOfWork, customer_id: int, kind: str, value: str) -> CustomerState:
+    customer = uow.customer(customer_id)
+    key = cmd._handle(kind, value)
+    uow.append(cmd.add_handle(uow.context(), customer, kind, value, uow.handle_owner(*key)))
+    return customer
+
+
+def merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> CustomerState:
+    """Merge ``source`` into ``target``; the target's timeline then shows both histories."""
+    source, target = uow.customer(source_id), uow.customer(target_id)
+    handles = uow.customer_handles(source_id)
+    uow.append(cmd.merge_customers(uow.context(), source, target, handles))
+    return target
+
+
+def customer_for_handle(
+    uow: UnitOfWork, kind: str, value: str, *, name: str, tier: str = "standard"
+) -> CustomerState:
+    """The customer holding a handle (following merges), created when unknown."""
+    key = cmd._handle(kind, value)
+    owner = uow.handle_owner(*key)
+    if owner is None:
+        return create_customer(uow, name=name, tier=tier, handles=[key])
+    customer = uow.customer(owner)
+    while customer.merged_into is not None:
+        customer = uow.customer(customer.merged_into)
+    return customer
+
+
+# --- users ------------------------------------------------------------------------
+
+
+def create_user(
+    uow: UnitOfWork,
+    *,
+    name: str,
+    email: str,
+    roles: list[str],
+    teams: list[str],
+    skills: list[str] | None = None,
+) -> UserState:
+    taken = uow.user_by_email(email) is not None
+    events = uow.append(
+        cmd.create_user(uow.context(), name=name, email=email, roles=roles, teams=teams,
+                        skills=skills, email_taken=taken)
+    )
+    return uow.projection.users[events[0].payload["user_id"]]
+
+
+def _owned(uow: UnitOfWork, user_id: int) -> list[tuple[str, int]]:
+    rows = uow.conn.execute(
+        select(t.tickets.c.owning_team, func.count())
+        .where(t.tickets.c.owning_agent == user_id, t.tickets.c.status != "closed")
+        .group_by(t.tickets.c.owning_team)
+    ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def change_user(uow: UnitOfWork, user_id: int, field: str, values: list[str]) -> UserState:
+    user = uow.user(user_id)
+    owned = [team for team, _ in _owned(uow, user_id)]
+    uow.append(cmd.change_user(uow.context(), user, field, values, owned))
+    return user
+
+
+def deactivate_user(uow: UnitOfWork, user_id: int, reason: str) -> UserState:
+    user = uow.user(user_id)
+    owned = sum(n for _, n in _owned(uow, user_id))
+    uow.append(cmd.deactivate_user(uow.context(), user, owned, reason))
+    return user
+
+
+# --- tickets -----------------------------------------------------------------------
+
+
+def create_ticket(
+    uow: UnitOfWork,
+    *,
+    customer_id: int,
+    subject: str,
+    channel: str,
+    priority: str | None = None,
+    request_type: str | None = None,
+    tags: Iterable[str] = (),
+    body: str | None = None,
+    author_kind: str = "customer",
+    follow_up_of: int | None = None,
+) -> TicketState:
+    """Open a ticket; with a request type it is triaged to that type's owner team."""
+    customer = uow.customer(customer_id)
+    previous = uow.ticket(follow_up_of) if follow_up_of is not None else None
+    events = uow.append(
+        cmd.create_ticket(
+            uow.context(), customer=customer, subject=subject, channel=channel,
+            priority=priority, request_type=request_type, tags=tags, body=body,
+            author_kind=author_kind, follow_up_of=previous,
+        )
+    )
+    return uow.projection.tickets[events[0].ticket_id]  # type: ignore[index]
+
+
+def triage_ticket(
+    uow: UnitOfWork, ticket_id: int, request_type: str, rule: str | None = None
+) -> TicketState:
+    ticket = uow.ticket(ticket_id)
+    uow.append(cmd.triage_ticket(uow.context(), ticket, request_type, rule))
+    return ticket
+
+
+def accept_ticket(uow: UnitOfWork, ticket_id: int, agent_id: int | None = None) -> TicketState:
+    """The agent (by default the acting user) takes ownership of the ticket."""
+    ticket = uow.ticket(ticket_id)
+    agent_id = agent_id if agent_id is not None else uow.actor_id
+    if agent_id is None:
+        raise DomainError("name the agent who accepts the ticket")
+    uow.append(cmd.accept_ticket(uow.context(), ticket, uow.user(agent_id)))
+    return ticket
+
+
+def change_status(uow: UnitOfWork, ticket_id: int, status: str, reason: str = "") -> TicketState:
+    ticket = uow.ticket(ticket_id)
+    uow.append(cmd.change_status(uow.context(), ticket, status, reason))
+    return ticket
+
+
+def change_priority(
+    uow: UnitOfWork, ticket_id: int, priority: str, reason: str = ""
+) -> TicketState:
+    ticket = uow.ticket(ticket_id)
+    uow.append(cmd.change_priority(uow.context(), ticket, priority, reason))
+    return ticket
+
+
+def transfer_ticket(
+    uow: UnitOfWork,
+    ticket_id: int,
+    *,
+    reason: str,
+    to_team: str | None = None,
+    to_agent: int | None = None,
+) -> TicketState:
+    """Move ownership explicitly, with a reason."""
+    ticket = uow.ticket(ticket_id)
+    agent = uow.user(to_agent) if to_agent is not None else None
+    uow.append(
+        cmd.transfer_ticket(uow.context(), ticket, reason=reason, to_team=to_team, to_agent=agent)
+    )
+    return ticket
+
+
+def change_tags(
+    uow: UnitOfWork, ticket_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()
+) -> TicketState:
+    ticket = uow.ticket(ticket_id)
+    uow.append(cmd.change_tags(uow.context(), ticket, add, remove))
+    return ticket
+
+
+def add_message(
+    uow: UnitOfWork,
+    ticket_id: int,
+    *,
+    body: str,
+    visibility: str = "public",
+    author_kind: str | None = None,
+    channel: str | None = None,
+) -> TicketState:
+    """Add a reply or note; the author is the acting user unless ``author_kind`` says
+    otherwise (customer, bot, system)."""
+    ticket = uow.ticket(ticket_id)
+    if author_kind is None:
+        author_kind = {"user": "agent", "customer": "customer", "bot": "bot"}.get(
+            uow.actor_kind, "system"
+        )
+    author_id = uow.actor_id if author_kind == "agent" else None
+    if author_kind == "customer":
+        author_id = ticket.customer_id
+    uow.append(
+        cmd.add_message(
+            uow.context(), ticket, body=body, visibility=visibility,
+            author_kind=author_kind, author_id=author_id, channel=channel,
+        )
+    )
+    return ticket
+
+
+def record_csat(uow: UnitOfWork, ticket_id: int, score: int, comment: str = "") -> TicketState:
+    ticket = uow.ticket(ticket_id)
+    uow.append(cmd.record_csat(uow.context(), ticket, score, comment))
+    return ticket
+
+
+# --- exceptions ----------------------------------------------------------------------
+
+
+def request_exception(
+    uow: UnitOfWork, ticket_id: int, exception_type: str, reason: str
+) -> ExceptionState:
+    ticket = uow.ticket(ticket_id)
+    events = uow.append(cmd.request_exception(uow.context(), ticket, exception_type, reason))
+    return uow.projection.exceptions[events[0].payload["exception_id"]]
+
+
+def decide_exception(
+    uow: UnitOfWork, exception_id: int, *, approve: bool, note: str = ""
+) -> ExceptionState:
+    """Approve or deny as the acting user, who must hold an approver role of the type."""
+    x = uow.exception(exception_id)
+    if uow.actor_kind != "user" or uow.actor_id is None:
+        raise DomainError("exceptions are decided by a person holding an approver role")
+    ticket = uow.ticket(x.ticket_id)
+    uow.append(
+        cmd.decide_exception(uow.context(), x, ticket, uow.user(uow.actor_id),
+                             approve=approve, note=note)
+    )
+    return x
+
+
+def expire_exceptions(uow: UnitOfWork) -> int:
+    """Expire every exception past its maximum duration. Returns how many expired."""
+    rows = uow.conn.execute(
+        select(t.exceptions, t.tickets.c.customer_id.label("customer_id_"))
+        .join(t.tickets, t.tickets.c.id == t.exceptions.c.ticket_id)
+        .where(t.exceptions.c.status.in_(("requested", "approved")))
+    ).all()
+    candidates = []
+    for row in rows:
+        x = uow.exception(row.id)
+        candidates.append((x, row.customer_id_))
+    events = uow.append(cmd.expire_exceptions(uow.context(), candidates))
+    return len(events)

@@ -1,0 +1,698 @@
+"""Domain commands: decide which events a request produces, or refuse it.
+
+Each function takes the current state it needs and returns the events to append; it
+never touches storage. A refused command raises a :class:`DomainError` subclass with a
+message that says what to do instead. The store applies the events to the projections
+and writes both in one transaction (see ``opsdesk.store.uow``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from opsdesk.domain import events as ev
+from opsdesk.domain.errors import (
+    Conflict,
+    DomainError,
+    InvalidTransition,
+    OwnershipViolation,
+    PermissionDenied,
+)
+from opsdesk.domain.events import NewEvent, new_event
+from opsdesk.domain.lifecycle import allowed, is_reopen
+from opsdesk.domain.state import CustomerState, ExceptionState, TicketState, UserState
+from opsdesk.model import OperatingModel
+from opsdesk.model.vocabulary import CHANNELS, PRIORITIES
+
+HANDLE_KINDS = ("email", "phone", "chat", "external")
+CUSTOMER_TIERS = ("standard", "gold", "vip")
+MAX_SUBJECT = 300
+MAX_BODY = 100_000
+
+
+class IdAllocator(Protocol):
+    def next_id(self, kind: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who is acting, when, and under which operating model."""
+
+    model: OperatingModel
+    now: datetime
+    ids: IdAllocator
+    actor_kind: str = "system"
+    actor: UserState | None = None
+
+    def require(self, permission: str) -> None:
+        """Refuse unless a user actor's roles grant ``permission`` (system and bots pass)."""
+        if self.actor_kind != "user":
+            return
+        if self.actor is None or not self.actor.active:
+            raise PermissionDenied("the acting user is unknown or deactivated")
+        granted = self.model.permissions_for(self.actor.roles)
+        if permission not in granted and "*" not in granted:
+            raise PermissionDenied(
+                f"user {self.actor.id} lacks the permission {permission!r}; "
+                "ask an admin to grant a role that has it"
+            )
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _text(value: str, what: str, limit: int) -> str:
+    value = value.strip()
+    if not value:
+        raise DomainError(f"{what} must not be empty")
+    if len(value) > limit:
+        raise DomainError(f"{what} is longer than {limit} characters")
+    return value
+
+
+def _priority(value: str) -> str:
+    if value not in PRIORITIES:
+        raise DomainError(f"unknown priority {value!r}; use one of {', '.join(PRIORITIES)}")
+    return value
+
+
+def _channel(value: str) -> str:
+    if value not in CHANNELS:
+        raise DomainError(f"unknown channel {value!r}; use one of {', '.join(CHANNELS)}")
+    return value
+
+
+def _open_ticket(ticket: TicketState) -> None:
+    if ticket.status == "closed":
+        raise InvalidTransition(
+            f"ticket {ticket.id} is closed; open a follow-up ticket (follow_up_of={ticket.id})"
+        )
+
+
+def _member(model: OperatingModel, agent: UserState, team: str) -> None:
+    if not agent.active:
+        raise OwnershipViolation(f"user {agent.id} is deactivated and cannot own tickets")
+    if team not in agent.teams:
+        raise OwnershipViolation(
+            f"user {agent.id} is not a member of team {team!r}; "
+            "transfer to one of its members or add the user to the team first"
+        )
+
+
+def check_ownership(ticket: TicketState, users: Mapping[int, UserState]) -> None:
+    """The ownership invariant, checked after every command that touches a ticket.
+
+    From triage on a ticket has exactly one owning team; from acceptance on exactly one
+    owning agent, who is an active member of that team.
+    """
+    if ticket.triaged_at is not None and ticket.owning_team is None:
+        raise OwnershipViolation(f"ticket {ticket.id} would be left without an owning team")
+    if ticket.accepted_at is not None and ticket.owning_agent is None:
+        raise OwnershipViolation(f"ticket {ticket.id} would be left without an owning agent")
+    if ticket.owning_agent is not None:
+        agent = users.get(ticket.owning_agent)
+        if agent is None or not agent.active or ticket.owning_team not in agent.teams:
+            raise OwnershipViolation(
+                f"ticket {ticket.id} would be owned by user {ticket.owning_agent}, "
+                f"who is not an active member of team {ticket.owning_team!r}"
+            )
+
+
+# --- customers ---------------------------------------------------------------
+
+
+def create_customer(
+    ctx: Context,
+    *,
+    name: str,
+    tier: str = "standard",
+    handles: Iterable[tuple[str, str]] = (),
+    taken: Mapping[tuple[str, str], int] | None = None,
+) -> list[NewEvent]:
+    """A new customer identity with its channel handles (which must be free)."""
+    ctx.require("customers.write")
+    if tier not in CUSTOMER_TIERS:
+        raise DomainError(f"unknown tier {tier!r}; use one of {', '.join(CUSTOMER_TIERS)}")
+    clean = [_handle(kind, value) for kind, value in handles]
+    if len(set(clean)) != len(clean):
+        raise DomainError("the same handle is given twice")
+    for key in clean:
+        if taken and key in taken:
+            raise Conflict(
+                f"handle {key[0]}:{key[1]} already belongs to customer {taken[key]}; "
+                "add to that customer or merge the two"
+            )
+    customer_id = ctx.ids.next_id("customer")
+    payload = ev.CustomerCreated(
+        name=_text(name, "customer name", 200),
+        tier=tier,
+        handles=[ev.Handle(kind=k, value=v) for k, v in clean],
+    )
+    return [new_event("customer.created", payload, customer_id=customer_id)]
+
+
+def _handle(kind: str, value: str) -> tuple[str, str]:
+    if kind not in HANDLE_KINDS:
+        raise DomainError(f"unknown handle kind {kind!r}; use one of {', '.join(HANDLE_KINDS)}")
+    value = value.strip()
+    if kind == "email":
+        value = value.lower()
+        if "@" not in value:
+            raise DomainError(f"{value!r} is not an e-mail address")
+    if not value:
+        raise DomainError("a handle value must not be empty")
+    return (kind, value)
+
+
+def add_handle(
+    ctx: Context, customer: CustomerState, kind: str, value: str, owner: int | None
+) -> list[NewEvent]:
+    """Attach a channel handle to a customer; refused if another customer holds it."""
+    ctx.require("customers.write")
+    key = _handle(kind, value)
+    if customer.merged_into is not None:
+        raise Conflict(f"customer {customer.id} was merged into {customer.merged_into}; use that one")
+    if owner is not None:
+        if owner == customer.id:
+            return []
+        raise Conflict(f"handle {key[0]}:{key[1]} already belongs to customer {owner}; merge them")
+    payload = ev.CustomerHandleAdded(kind=key[0], value=key[1])
+    return [new_event("customer.handle_added", payload, customer_id=customer.id)]
+
+
+def merge_customers(
+    ctx: Context,
+    source: CustomerState,
+    target: CustomerState,
+    source_handles: Iterable[tuple[str, str]],
+) -> list[NewEvent]:
+    """Merge ``source`` into ``target``: handles move, both histories are kept."""
+    ctx.require("customers.merge")
+    if source.id == target.id:
+        raise DomainError("cannot merge a customer into itself")
+    for c in (source, target):
+        if c.merged_into is not None:
+            raise Conflict(f"customer {c.id} was already merged into {c.merged_into}")
+    payload = ev.CustomerMerged(
+        source_id=source.id,
+        target_id=target.id,
+        handles_moved=[ev.Handle(kind=k, value=v) for k, v in sorted(source_handles)],
+    )
+    return [new_event("customer.merged", payload, customer_id=target.id)]
+
+
+# --- users -------------------------------------------------------------------
+
+
+def _check_user_refs(
+    model: OperatingModel, roles: list[str], teams: list[str], skills: list[str]
+) -> None:
+    known_roles = {r.id for r in model.roles}
+    known_teams = {t.id for t in model.teams}
+    for role in roles:
+        if role not in known_roles:
+            raise DomainError(f"unknown role {role!r}; the operating model defines {sorted(known_roles)}")
+    for team in teams:
+        if team not in known_teams:
+            raise DomainError(f"unknown team {team!r}; the operating model defines {sorted(known_teams)}")
+    if model.skills:
+        for skill in skills:
+            if skill not in model.skills:
+                raise DomainError(f"unknown skill {skill!r}; declare it under `skills:` in the model")
+
+
+def create_user(
+    ctx: Context,
+    *,
+    name: str,
+    email: str,
+    roles: list[str],
+    teams: list[str],
+    skills: list[str] | None = None,
+    email_taken: bool = False,
+) -> list[NewEvent]:
+    """A new agent, lead or admin account."""
+    ctx.require("users.manage")
+    skills = sorted(set(skills or []))
+    roles, teams = sorted(set(roles)), sorted(set(teams))
+    _check_user_refs(ctx.model, roles, teams, skills)
+    email = email.strip().lower()
+    if "@" not in email:
+        raise DomainError(f"{email!r} is not an e-mail address")
+    if email_taken:
+        raise Conflict(f"a user with e-mail {email} already exists")
+    user_id = ctx.ids.next_id("user")
+    payload = ev.UserCreated(
+        user_id=user_id,
+        name=_text(name, "user name", 200),
+        email=email,
+        roles=roles,
+        teams=teams,
+        skills=skills,
+    )
+    return [new_event("user.created", payload)]
+
+
+def change_user(
+    ctx: Context,
+    user: UserState,
+    field: str,
+    after: list[str],
+    owned_ticket_teams: Iterable[str] = (),
+) -> list[NewEvent]:
+    """Change a user's roles, teams or skills; refused if it would orphan their tickets."""
+    ctx.require("users.manage")
+    if field not in ("roles", "teams", "skills"):
+        raise DomainError(f"cannot change {field!r}; use roles, teams or skills")
+    after = sorted(set(after))
+    _check_user_refs(
+        ctx.model,
+        after if field == "roles" else [],
+        after if field == "teams" else [],
+        after if field == "skills" else [],
+    )
+    before = list(getattr(user, field))
+    if before == after:
+        return []
+    if field == "teams":
+        orphaned = sorted(set(owned_ticket_teams) - set(after))
+        if orphaned:
+            raise OwnershipViolation(
+                f"user {user.id} still owns tickets of {', '.join(orphaned)}; "
+                "transfer them before removing the user from the team"
+            )
+    payload = ev.UserChanged(user_id=user.id, field=field, before=before, after=after)  # type: ignore[arg-type]
+    return [new_event("user.changed", payload)]
+
+
+def deactivate_user(
+    ctx: Context, user: UserState, owned_tickets: int, reason: str
+) -> list[NewEvent]:
+    """Deactivate a user; refused while they own tickets."""
+    ctx.require("users.manage")
+    if not user.active:
+        return []
+    if owned_tickets:
+        raise OwnershipViolation(
+            f"user {user.id} owns {owned_tickets} open tickets; transfer them first"
+        )
+    payload = ev.UserDeactivated(user_id=user.id, reason=_text(reason, "reason", 500))
+    return [new_event("user.deactivated", payload)]
+
+
+def credentials_changed(
+    ctx: Context, user: UserState, what: str, token_id: int | None = None
+) -> list[NewEvent]:
+    """Record (without the secret) that a password or token changed."""
+    payload = ev.UserCredentialsChanged(user_id=user.id, what=what, token_id=token_id)  # type: ignore[arg-type]
+    return [new_event("user.credentials_changed", payload)]
+
+
+# --- tickets -----------------------------------------------------------------
+
+
+def create_ticket(
+    ctx: Context,
+    *,
+    customer: CustomerState,
+    subject: str,
+    channel: str,
+    priority: str | None = None,
+    request_type: str | None = None,
+    tags: Iterable[str] = (),
+    body: str | None = None,
+    author_kind: str = "customer",
+    follow_up_of: TicketState | None = None,
+) -> list[NewEvent]:
+    """Open a ticket for a customer; with a request type it is triaged at once."""
+    ctx.require("tickets.write")
+    if customer.merged_into is not None:
+        raise Conflict(
+            f"customer {customer.id} was merged into {customer.merged_into}; use that one"
+        )
+    if follow_up_of is not None and follow_up_of.customer_id != customer.id:
+        raise DomainError(
+            f"ticket {follow_up_of.id} belongs to another customer; cannot follow it up"
+        )
+    ticket_id = ctx.ids.next_id("ticket")
+    created = ev.TicketCreated(
+        subject=_text(subject, "subject", MAX_SUBJECT),
+        channel=_channel(channel),
+        priority=_priority(priority or ctx.model.settings.default_priority),
+        tags=sorted({t.strip().lower() for t in tags if t.strip()}),
+        follow_up_of=follow_up_of.id if follow_up_of else None,
+    )
+    out = [new_event("ticket.created", created, ticket_id=ticket_id, customer_id=customer.id)]
+    if request_type is not None:
+        team = _owner_team(ctx.model, request_type)
+        out.append(
+            new_event(
+                "ticket.triaged",
+                ev.TicketTriaged(
+                    request_type=request_type,
+                    owning_team=team,
+                    before_request_type=None,
+                    before_team=None,
+                ),
+                ticket_id=ticket_id,
+                customer_id=customer.id,
+            )
+        )
+    if body is not None:
+        out.append(
+            _message(ctx, ticket_id, customer.id, "public", author_kind, None, created.channel, body)
+        )
+    return out
+
+
+def _owner_team(model: OperatingModel, request_type: str) -> str:
+    try:
+        rt = model.request_type(request_type)
+    except KeyError:
+        known = ", ".join(r.id for r in model.request_types)
+        raise DomainError(f"unknown request type {request_type!r}; known: {known}") from None
+    if rt.owner_team is None:
+        raise DomainError(f"request type {request_type!r} has no owner team in the model")
+    return rt.owner_team
+
+
+def triage_ticket(
+    ctx: Context, ticket: TicketState, request_type: str, rule: str | None = None
+) -> list[NewEvent]:
+    """Set the request type; the first triage gives the ticket its owning team.
+
+    Re-triaging never moves ownership: a different owner team needs a transfer.
+    """
+    ctx.require("tickets.write")
+    _open_ticket(ticket)
+    team = _owner_team(ctx.model, request_type)
+    if ticket.owning_team is not None:
+        team = ticket.owning_team
+    if ticket.request_type == request_type and ticket.owning_team == team:
+        return []
+    payload = ev.TicketTriaged(
+        request_type=request_type,
+        owning_team=team,
+        before_request_type=ticket.request_type,
+        before_team=ticket.owning_team,
+        rule=rule,
+    )
+    return [new_event("ticket.triaged", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+
+
+def accept_ticket(ctx: Context, ticket: TicketState, agent: UserState) -> list[NewEvent]:
+    """An agent of the owning team takes ownership; a new ticket becomes open."""
+    ctx.require("tickets.write")
+    _open_ticket(ticket)
+    if ticket.owning_team is None:
+        raise OwnershipViolation(f"ticket {ticket.id} is not triaged yet; set its request type first")
+    if ticket.owning_agent is not None:
+        if ticket.owning_agent == agent.id:
+            return []
+        raise OwnershipViolation(
+            f"ticket {ticket.id} is owned by user {ticket.owning_agent}; transfer it instead"
+        )
+    if ctx.actor_kind == "user" and ctx.actor is not None and ctx.actor.id != agent.id:
+        ctx.require("tickets.assign")
+    _member(ctx.model, agent, ticket.owning_team)
+    out = [
+        new_event(
+            "ticket.accepted",
+            ev.TicketAccepted(agent_id=agent.id, team=ticket.owning_team),
+            ticket_id=ticket.id,
+            customer_id=ticket.customer_id,
+        )
+    ]
+    if ticket.status == "new":
+        out.append(_status(ticket, "open", "accepted"))
+    return out
+
+
+def _status(ticket: TicketState, after: str, reason: str) -> NewEvent:
+    payload = ev.TicketStatusChanged(
+        before=ticket.status, after=after, reason=reason, reopened=is_reopen(ticket.status, after)
+    )
+    return new_event(
+        "ticket.status_changed", payload, ticket_id=ticket.id, customer_id=ticket.customer_id
+    )
+
+
+def change_status(
+    ctx: Context, ticket: TicketState, after: str, reason: str = ""
+) -> list[NewEvent]:
+    """Move the ticket along its lifecycle; moves outside it are refused."""
+    ctx.require("tickets.write")
+    if after == ticket.status:
+        return []
+    if not allowed(ticket.status, after):
+        raise InvalidTransition(
+            f"ticket {ticket.id} cannot go from {ticket.status} to {after}"
+            + (f"; from {ticket.status} it can go to "
+               + ", ".join(sorted(_next(ticket.status))) if _next(ticket.status) else
+               "; closed tickets are final, open a follow-up ticket")
+        )
+    if ticket.owning_team is None:
+        raise OwnershipViolation(f"ticket {ticket.id} is not triaged yet; set its request type first")
+    if after == "solved" and ticket.owning_agent is None:
+        raise OwnershipViolation(
+            f"ticket {ticket.id} has no owning agent; an agent must accept it before solving"
+        )
+    return [_status(ticket, after, reason.strip())]
+
+
+def _next(status: str) -> frozenset[str]:
+    from opsdesk.domain.lifecycle import TRANSITIONS
+
+    return TRANSITIONS[status]
+
+
+def change_priority(
+    ctx: Context, ticket: TicketState, after: str, reason: str = ""
+) -> list[NewEvent]:
+    """Change the ticket's priority."""
+    ctx.require("tickets.write")
+    _open_ticket(ticket)
+    after = _priority(after)
+    if after == ticket.priority:
+        return []
+    payload = ev.TicketPriorityChanged(before=ticket.priority, after=after, reason=reason.strip())
+    return [new_event("ticket.priority_changed", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+
+
+def transfer_ticket(
+    ctx: Context,
+    ticket: TicketState,
+    *,
+    reason: str,
+    to_team: str | None = None,
+    to_agent: UserState | None = None,
+) -> list[NewEvent]:
+    """Move ownership explicitly to a team and/or one of its agents, with a reason.
+
+    A transfer to a team without an agent hands the ticket to that team's queue: the
+    team owns it until one of its agents accepts it.
+    """
+    ctx.require("tickets.transfer")
+    _open_ticket(ticket)
+    reason = _text(reason, "transfer reason", 1000)
+    team = to_team or ticket.owning_team
+    if team is None:
+        raise OwnershipViolation(f"ticket {ticket.id} has no team yet; name the team to transfer to")
+    if team not in {t.id for t in ctx.model.teams}:
+        raise DomainError(f"unknown team {team!r}")
+    if to_agent is not None:
+        _member(ctx.model, to_agent, team)
+    agent_id = to_agent.id if to_agent else None
+    if team == ticket.owning_team and agent_id == ticket.owning_agent:
+        raise DomainError(f"ticket {ticket.id} is already owned by that team and agent")
+    if team == ticket.owning_team and agent_id is None:
+        raise OwnershipViolation(
+            f"a transfer within team {team!r} must name the agent who takes the ticket"
+        )
+    payload = ev.TicketTransferred(
+        from_team=ticket.owning_team,
+        to_team=team,
+        from_agent=ticket.owning_agent,
+        to_agent=agent_id,
+        reason=reason,
+    )
+    out = [new_event("ticket.transferred", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+    return out
+
+
+def change_tags(
+    ctx: Context, ticket: TicketState, add: Iterable[str] = (), remove: Iterable[str] = ()
+) -> list[NewEvent]:
+    """Add and remove tags."""
+    ctx.require("tickets.write")
+    _open_ticket(ticket)
+    current = set(ticket.tags)
+    added = sorted({t.strip().lower() for t in add if t.strip()} - current)
+    removed = sorted({t.strip().lower() for t in remove} & current)
+    if not added and not removed:
+        return []
+    payload = ev.TicketTagsChanged(added=added, removed=removed)
+    return [new_event("ticket.tags_changed", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+
+
+def _message(
+    ctx: Context,
+    ticket_id: int,
+    customer_id: int,
+    visibility: str,
+    author_kind: str,
+    author_id: int | None,
+    channel: str,
+    body: str,
+) -> NewEvent:
+    if author_kind not in ("customer", "agent", "bot", "system"):
+        raise DomainError(f"unknown author kind {author_kind!r}")
+    if visibility not in ("public", "internal"):
+        raise DomainError(f"unknown visibility {visibility!r}; use public or internal")
+    if author_kind == "customer" and visibility == "internal":
+        raise DomainError("customers cannot write internal notes")
+    payload = ev.MessageAdded(
+        message_id=ctx.ids.next_id("message"),
+        visibility=visibility,  # type: ignore[arg-type]
+        author_kind=author_kind,  # type: ignore[arg-type]
+        author_id=author_id,
+        channel=_channel(channel),
+        body=_text(body, "message body", MAX_BODY),
+    )
+    return new_event("message.added", payload, ticket_id=ticket_id, customer_id=customer_id)
+
+
+def add_message(
+    ctx: Context,
+    ticket: TicketState,
+    *,
+    body: str,
+    visibility: str = "public",
+    author_kind: str = "agent",
+    author_id: int | None = None,
+    channel: str | None = None,
+) -> list[NewEvent]:
+    """Add a public reply or internal note.
+
+    A customer's reply reopens a solved ticket and takes a pending one back to open.
+    """
+    ctx.require("messages.write")
+    _open_ticket(ticket)
+    out = [
+        _message(
+            ctx, ticket.id, ticket.customer_id, visibility, author_kind, author_id,
+            channel or ticket.channel, body,
+        )
+    ]
+    if author_kind == "customer":
+        if ticket.status == "pending":
+            out.append(_status(ticket, "open", "customer replied"))
+        elif ticket.status == "solved":
+            out.append(_status(ticket, "open", "customer replied after solve"))
+    return out
+
+
+def record_csat(ctx: Context, ticket: TicketState, score: int, comment: str = "") -> list[NewEvent]:
+    """The customer's rating (1-5) of a solved or closed ticket."""
+    if ticket.status not in ("solved", "closed"):
+        raise InvalidTransition(f"ticket {ticket.id} is {ticket.status}; CSAT follows a solve")
+    if not 1 <= score <= 5:
+        raise DomainError("a CSAT score is between 1 and 5")
+    payload = ev.TicketCsatReceived(score=score, comment=comment.strip()[:2000])
+    return [new_event("ticket.csat_received", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+
+
+# --- exceptions --------------------------------------------------------------
+
+
+def request_exception(
+    ctx: Context, ticket: TicketState, exception_type: str, reason: str
+) -> list[NewEvent]:
+    """Ask for an approved deviation from the standard path."""
+    ctx.require("exceptions.request")
+    _open_ticket(ticket)
+    try:
+        xtype = ctx.model.exception_type(exception_type)
+    except KeyError:
+        known = ", ".join(x.id for x in ctx.model.exception_types)
+        raise DomainError(f"unknown exception type {exception_type!r}; known: {known}") from None
+    if xtype.request_types and ticket.request_type not in xtype.request_types:
+        raise DomainError(
+            f"exception type {exception_type!r} is not allowed for request type "
+            f"{ticket.request_type!r}; allowed: {', '.join(xtype.request_types)}"
+        )
+    payload = ev.ExceptionRequested(
+        exception_id=ctx.ids.next_id("exception"),
+        exception_type=exception_type,
+        request_type=ticket.request_type,
+        reason=_text(reason, "exception reason", 2000),
+        requested_by=ctx.actor.id if ctx.actor else None,
+    )
+    return [new_event("exception.requested", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+
+
+def decide_exception(
+    ctx: Context,
+    exception: ExceptionState,
+    ticket: TicketState,
+    decider: UserState,
+    *,
+    approve: bool,
+    note: str = "",
+) -> list[NewEvent]:
+    """Approve or deny; only a holder of one of the type's approver roles may."""
+    xtype = ctx.model.exception_type(exception.exception_type)
+    if not decider.active or not set(decider.roles) & set(xtype.approver_roles):
+        raise PermissionDenied(
+            f"only a holder of {', '.join(xtype.approver_roles)} may decide a "
+            f"{exception.exception_type!r} exception; user {decider.id} holds "
+            f"{', '.join(decider.roles) or 'no role'}"
+        )
+    if exception.status != "requested":
+        raise Conflict(f"exception {exception.id} is already {exception.status}")
+    if exception.requested_by == decider.id:
+        raise PermissionDenied("an exception cannot be decided by the person who requested it")
+    expires = ctx.now + timedelta(minutes=xtype.max_duration) if approve else None
+    payload = ev.ExceptionDecided(
+        exception_id=exception.id, decided_by=decider.id, note=note.strip(), expires_at=expires
+    )
+    kind = "exception.approved" if approve else "exception.denied"
+    return [new_event(kind, payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+
+
+def expire_exceptions(
+    ctx: Context, candidates: Iterable[tuple[ExceptionState, int]]
+) -> list[NewEvent]:
+    """Expire approved exceptions past their expiry, and requests left undecided past
+    the type's maximum duration. ``candidates`` pairs each exception with its
+    ticket's customer id."""
+    out: list[NewEvent] = []
+    for x, customer_id in candidates:
+        if x.status == "approved" and x.expires_at is not None and x.expires_at <= ctx.now:
+            due = True
+        elif x.status == "requested":
+            limit = ctx.model.exception_type(x.exception_type).max_duration
+            due = x.requested_at + timedelta(minutes=limit) <= ctx.now
+        else:
+            due = False
+        if due:
+            out.append(
+                new_event(
+                    "exception.expired",
+                    ev.ExceptionExpired(exception_id=x.id),
+                    ticket_id=x.ticket_id,
+                    customer_id=customer_id,
+                )
+            )
+    return out
+
+
+def apply_model(
+    *, version: str, name: str, author: str, previous: str | None
+) -> list[NewEvent]:
+    """Record that a new operating model version came into force."""
+    payload = ev.ModelApplied(version=version, name=name, author=author, previous_version=previous)
+    return [new_event("model.applied", payload)]

@@ -1,0 +1,347 @@
+"""Current state of tickets, customers, users, messages and exceptions.
+
+These are projections of the event log: :meth:`Projection.apply` folds one event into
+them, and it is the only code that derives state from events. The store uses it both
+for live writes (load rows, apply the new events, write the touched rows) and for
+``opsdesk verify`` (fold the whole log into an empty projection and compare).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from datetime import datetime
+
+from opsdesk.domain.events import Event
+
+
+@dataclass(slots=True)
+class TicketState:
+    id: int
+    customer_id: int
+    subject: str
+    channel: str
+    priority: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    request_type: str | None = None
+    owning_team: str | None = None
+    owning_agent: int | None = None
+    tags: tuple[str, ...] = ()
+    triaged_at: datetime | None = None
+    accepted_at: datetime | None = None
+    first_reply_at: datetime | None = None
+    solved_at: datetime | None = None
+    closed_at: datetime | None = None
+    reopen_count: int = 0
+    transfer_count: int = 0
+    message_count: int = 0
+    follow_up_of: int | None = None
+    csat_score: int | None = None
+
+
+@dataclass(slots=True)
+class CustomerState:
+    id: int
+    name: str
+    tier: str
+    created_at: datetime
+    merged_into: int | None = None
+
+
+@dataclass(slots=True)
+class UserState:
+    id: int
+    name: str
+    email: str
+    roles: tuple[str, ...]
+    teams: tuple[str, ...]
+    skills: tuple[str, ...]
+    active: bool
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class MessageState:
+    id: int
+    ticket_id: int
+    visibility: str
+    author_kind: str
+    author_id: int | None
+    channel: str
+    body: str
+    created_at: datetime
+
+
+@dataclass(slots=True)
+class ExceptionState:
+    id: int
+    ticket_id: int
+    exception_type: str
+    request_type: str | None
+    status: str
+    reason: str
+    requested_by: int | None
+    requested_at: datetime
+    decided_by: int | None = None
+    decided_at: datetime | None = None
+    decision_note: str = ""
+    expires_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class HandleState:
+    kind: str
+    value: str
+    customer_id: int
+
+
+Dirty = tuple[str, object]
+
+
+@dataclass
+class Projection:
+    """Entity states keyed by id, plus the set of keys changed since the last flush."""
+
+    tickets: dict[int, TicketState] = field(default_factory=dict)
+    customers: dict[int, CustomerState] = field(default_factory=dict)
+    handles: dict[tuple[str, str], HandleState] = field(default_factory=dict)
+    users: dict[int, UserState] = field(default_factory=dict)
+    messages: dict[int, MessageState] = field(default_factory=dict)
+    exceptions: dict[int, ExceptionState] = field(default_factory=dict)
+    dirty: set[Dirty] = field(default_factory=set)
+    new: set[Dirty] = field(default_factory=set)
+
+    def apply(self, event: Event) -> None:
+        """Fold one event into the projection."""
+        handler = _HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, event)
+
+    def _ticket(self, event: Event) -> TicketState:
+        assert event.ticket_id is not None
+        ticket = self.tickets[event.ticket_id]
+        ticket.updated_at = event.at
+        self.dirty.add(("ticket", ticket.id))
+        return ticket
+
+
+def _customer_created(p: Projection, e: Event) -> None:
+    assert e.customer_id is not None
+    p.customers[e.customer_id] = CustomerState(
+        id=e.customer_id, name=e.payload["name"], tier=e.payload["tier"], created_at=e.at
+    )
+    p.new.add(("customer", e.customer_id))
+    for handle in e.payload["handles"]:
+        _add_handle(p, handle["kind"], handle["value"], e.customer_id)
+
+
+def _add_handle(p: Projection, kind: str, value: str, customer_id: int) -> None:
+    key = (kind, value)
+    p.handles[key] = HandleState(kind, value, customer_id)
+    p.new.add(("handle", key))
+
+
+def _customer_handle_added(p: Projection, e: Event) -> None:
+    assert e.customer_id is not None
+    _add_handle(p, e.payload["kind"], e.payload["value"], e.customer_id)
+
+
+def _customer_merged(p: Projection, e: Event) -> None:
+    source, target = e.payload["source_id"], e.payload["target_id"]
+    p.customers[source].merged_into = target
+    p.dirty.add(("customer", source))
+    for handle in e.payload["handles_moved"]:
+        key = (handle["kind"], handle["value"])
+        p.handles[key].customer_id = target
+        p.dirty.add(("handle", key))
+
+
+def _user_created(p: Projection, e: Event) -> None:
+    user_id = _user_id(e)
+    d = e.payload
+    p.users[user_id] = UserState(
+        id=user_id,
+        name=d["name"],
+        email=d["email"],
+        roles=tuple(d["roles"]),
+        teams=tuple(d["teams"]),
+        skills=tuple(d["skills"]),
+        active=True,
+        created_at=e.at,
+    )
+    p.new.add(("user", user_id))
+
+
+def _user_id(e: Event) -> int:
+    # the log has columns for ticket and customer ids only; user events name their
+    # subject in the payload
+    return int(e.payload["user_id"])
+
+
+def _user_changed(p: Projection, e: Event) -> None:
+    user = p.users[_user_id(e)]
+    name, after = e.payload["field"], e.payload["after"]
+    setattr(user, name, after if name == "name" else tuple(after))
+    p.dirty.add(("user", user.id))
+
+
+def _user_deactivated(p: Projection, e: Event) -> None:
+    user = p.users[_user_id(e)]
+    user.active = False
+    p.dirty.add(("user", user.id))
+
+
+def _ticket_created(p: Projection, e: Event) -> None:
+    assert e.ticket_id is not None and e.customer_id is not None
+    d = e.payload
+    p.tickets[e.ticket_id] = TicketState(
+        id=e.ticket_id,
+        customer_id=e.customer_id,
+        subject=d["subject"],
+        channel=d["channel"],
+        priority=d["priority"],
+        status="new",
+        created_at=e.at,
+        updated_at=e.at,
+        tags=tuple(sorted(d["tags"])),
+        follow_up_of=d.get("follow_up_of"),
+    )
+    p.new.add(("ticket", e.ticket_id))
+
+
+def _ticket_triaged(p: Projection, e: Event) -> None:
+    t = p._ticket(e)
+    t.request_type = e.payload["request_type"]
+    if t.owning_team != e.payload["owning_team"]:
+        t.owning_agent = None
+        t.accepted_at = None
+    t.owning_team = e.payload["owning_team"]
+    if t.triaged_at is None:
+        t.triaged_at = e.at
+
+
+def _ticket_accepted(p: Projection, e: Event) -> None:
+    t = p._ticket(e)
+    t.owning_agent = e.payload["agent_id"]
+    t.accepted_at = e.at
+
+
+def _ticket_status_changed(p: Projection, e: Event) -> None:
+    t = p._ticket(e)
+    after = e.payload["after"]
+    t.status = after
+    if after == "solved":
+        t.solved_at = e.at
+    elif after == "closed":
+        t.closed_at = e.at
+    if e.payload.get("reopened"):
+        t.reopen_count += 1
+        t.solved_at = None
+
+
+def _ticket_priority_changed(p: Projection, e: Event) -> None:
+    p._ticket(e).priority = e.payload["after"]
+
+
+def _ticket_transferred(p: Projection, e: Event) -> None:
+    t = p._ticket(e)
+    d = e.payload
+    t.transfer_count += 1
+    t.owning_team = d["to_team"]
+    t.owning_agent = d["to_agent"]
+    t.accepted_at = e.at if d["to_agent"] is not None else None
+
+
+def _ticket_tags_changed(p: Projection, e: Event) -> None:
+    t = p._ticket(e)
+    tags = (set(t.tags) | set(e.payload["added"])) - set(e.payload["removed"])
+    t.tags = tuple(sorted(tags))
+
+
+def _ticket_csat(p: Projection, e: Event) -> None:
+    p._ticket(e).csat_score = e.payload["score"]
+
+
+def _message_added(p: Projection, e: Event) -> None:
+    assert e.ticket_id is not None
+    d = e.payload
+    p.messages[d["message_id"]] = MessageState(
+        id=d["message_id"],
+        ticket_id=e.ticket_id,
+        visibility=d["visibility"],
+        author_kind=d["author_kind"],
+        author_id=d["author_id"],
+        channel=d["channel"],
+        body=d["body"],
+        created_at=e.at,
+    )
+    p.new.add(("message", d["message_id"]))
+    t = p._ticket(e)
+    t.message_count += 1
+    if (
+        t.first_reply_at is None
+        and d["visibility"] == "public"
+        and d["author_kind"] in ("agent", "bot")
+    ):
+        t.first_reply_at = e.at
+
+
+def _exception_requested(p: Projection, e: Event) -> None:
+    assert e.ticket_id is not None
+    d = e.payload
+    p.exceptions[d["exception_id"]] = ExceptionState(
+        id=d["exception_id"],
+        ticket_id=e.ticket_id,
+        exception_type=d["exception_type"],
+        request_type=d["request_type"],
+        status="requested",
+        reason=d["reason"],
+        requested_by=d["requested_by"],
+        requested_at=e.at,
+    )
+    p.new.add(("exception", d["exception_id"]))
+
+
+def _exception_decided(status: str) -> Callable[[Projection, Event], None]:
+    def handler(p: Projection, e: Event) -> None:
+        x = p.exceptions[e.payload["exception_id"]]
+        x.status = status
+        x.decided_by = e.payload["decided_by"]
+        x.decided_at = e.at
+        x.decision_note = e.payload.get("note", "")
+        expires = e.payload.get("expires_at")
+        x.expires_at = datetime.fromisoformat(expires) if expires else None
+        p.dirty.add(("exception", x.id))
+
+    return handler
+
+
+def _exception_expired(p: Projection, e: Event) -> None:
+    x = p.exceptions[e.payload["exception_id"]]
+    x.status = "expired"
+    p.dirty.add(("exception", x.id))
+
+
+_HANDLERS: dict[str, Callable[[Projection, Event], None]] = {
+    "customer.created": _customer_created,
+    "customer.handle_added": _customer_handle_added,
+    "customer.merged": _customer_merged,
+    "user.created": _user_created,
+    "user.changed": _user_changed,
+    "user.deactivated": _user_deactivated,
+    "ticket.created": _ticket_created,
+    "ticket.triaged": _ticket_triaged,
+    "ticket.accepted": _ticket_accepted,
+    "ticket.status_changed": _ticket_status_changed,
+    "ticket.priority_changed": _ticket_priority_changed,
+    "ticket.transferred": _ticket_transferred,
+    "ticket.tags_changed": _ticket_tags_changed,
+    "ticket.csat_received": _ticket_csat,
+    "message.added": _message_added,
+    "exception.requested": _exception_requested,
+    "exception.approved": _exception_decided("approved"),
+    "exception.denied": _exception_decided("denied"),
+    "exception.expired": _exception_expired,
+}

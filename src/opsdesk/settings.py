@@ -1,0 +1,45 @@
+"""All opsdesk settings, declared once.
+
+Every setting is an ``OPSDESK_*`` environment variable with a description;
+``docs/configuration.md`` is generated from this class (see ``opsdesk.docsgen``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read from ``OPSDESK_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSDESK_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///var/opsdesk.db",
+        description="SQLAlchemy URL of the application database. SQLite (WAL mode) by default; "
+        "use postgresql+psycopg://user@host/db for production.",
+    )
+    host: str = Field(default="127.0.0.1", description="Interface `opsdesk serve` binds to.")
+    port: int = Field(default=8000, description="Port `opsdesk serve` listens on.")
+    sqlite_busy_timeout_ms: int = Field(
+        default=30_000,
+        description="How long a SQLite writer waits for the write lock before failing.",
+    )
+    idempotency_ttl_hours: int = Field(
+        default=24,
+        description="How long an Idempotency-Key and its first response are remembered.",
+    )
+    page_size_max: int = Field(
+        default=500, description="Largest page a list endpoint returns in one response."
+    )
+    log_level: str = Field(default="info", description="Log level of the server (uvicorn).")
+
+    def sqlite_path(self) -> Path | None:
+        """The database file when the URL is SQLite, else None."""
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix):
+            return Path(self.database_url[len(prefix) :])
+        return None

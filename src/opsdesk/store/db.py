@@ -1,0 +1,143 @@
+"""Engine set-up, migrations and the in-force operating model cache."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.engine import make_url
+
+from opsdesk.domain.errors import NoModelInForce
+from opsdesk.model import OperatingModel
+from opsdesk.store import tables as t
+
+
+class DatabaseNotReady(Exception):
+    """The database is missing or not at the latest migration."""
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
+    """An engine for ``url``; SQLite gets WAL mode and explicit BEGIN IMMEDIATE writes."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # let SQLAlchemy's begin event decide the transaction mode (pysqlite's own
+            # implicit BEGIN is deferred, which deadlocks two writers upgrading locks)
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def alembic_config(engine: Engine | None = None) -> Config:
+    """Alembic configuration pointing at the packaged migrations."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("opsdesk.store") / "migrations"))
+    if engine is not None:
+        cfg.attributes["engine"] = engine
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+class Database:
+    """One application database: engine, migrations and the model in force."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
+        self.url = url
+        self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms)
+        self.dialect = self.engine.dialect.name
+        self._models: dict[str, OperatingModel] = {}
+        self._lock = threading.Lock()
+
+    # --- schema ---------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the latest migration (creating it when empty)."""
+        command.upgrade(alembic_config(self.engine), "head")
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def ensure_ready(self) -> None:
+        """Refuse to work on a database that is not at the latest migration."""
+        current = self.current_revision()
+        if current is None:
+            raise DatabaseNotReady(
+                f"the database {self.engine.url.render_as_string()} has no opsdesk schema; "
+                "run `opsdesk init`"
+            )
+        if current != head_revision():
+            raise DatabaseNotReady(
+                f"the database is at migration {current}, opsdesk needs {head_revision()}; "
+                "run `opsdesk init` to upgrade it"
+            )
+
+    # --- connections ------------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (SQLite: deferred, so readers never block writers)."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_begin="DEFERRED")
+            with conn.begin():
+                yield conn
+
+    # --- operating model --------------------------------------------------------
+
+    def model(self, conn: Connection, version: str | None) -> OperatingModel:
+        """The operating model of ``version`` (cached; versions never change)."""
+        if version is None:
+            raise NoModelInForce()
+        cached = self._models.get(version)
+        if cached is not None:
+            return cached
+        canonical = conn.execute(
+            select(t.model_versions.c.canonical).where(t.model_versions.c.version == version)
+        ).scalar_one()
+        model = OperatingModel.model_validate(json.loads(canonical))
+        with self._lock:
+            self._models[version] = model
+        return model
+
+    def model_in_force(self) -> tuple[str, OperatingModel]:
+        """The version in force and its model, or :class:`NoModelInForce`."""
+        with self.read() as conn:
+            version = conn.execute(select(t.log_head.c.model_version)).scalar()
+            return version or "", self.model(conn, version)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

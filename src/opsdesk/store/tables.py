@@ -1,0 +1,236 @@
+"""SQLAlchemy tables. The schema is only ever created by the Alembic migrations in
+``store/migrations``; a test fails when these tables and the migrations disagree."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (which has no time zones) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("ticket_id", Id),
+    Column("customer_id", Id),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_id", Id),
+    Column("model_version", String(64)),
+    Column("payload", JSON, nullable=False),
+    Index("ix_events_ticket_seq", "ticket_id", "seq"),
+    Index("ix_events_customer_seq", "customer_id", "seq"),
+    Index("ix_events_type", "type"),
+)
+
+# One row: the last seq appended and the operating model in force. Write transactions
+# lock it first, which is what makes seq gapless and the recorded model version exact.
+log_head = Table(
+    "log_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_seq", Id, nullable=False),
+    Column("model_version", String(64)),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Id, nullable=False),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("name", String(200), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("merged_into", Id, ForeignKey("customers.id")),
+)
+
+customer_handles = Table(
+    "customer_handles",
+    metadata,
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(320), primary_key=True),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("roles", JSON, nullable=False),
+    Column("teams", JSON, nullable=False),
+    Column("skills", JSON, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("customer_id", Id, ForeignKey("customers.id"), nullable=False, index=True),
+    Column("subject", String(300), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("request_type", String(64), index=True),
+    Column("owning_team", String(64)),
+    Column("owning_agent", Id, ForeignKey("users.id")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("triaged_at", UTCDateTime()),
+    Column("accepted_at", UTCDateTime()),
+    Column("first_reply_at", UTCDateTime()),
+    Column("solved_at", UTCDateTime()),
+    Column("closed_at", UTCDateTime()),
+    Column("reopen_count", Integer, nullable=False),
+    Column("transfer_count", Integer, nullable=False),
+    Column("message_count", Integer, nullable=False),
+    Column("follow_up_of", Id, ForeignKey("tickets.id")),
+    Column("csat_score", Integer),
+    Index("ix_tickets_status_id", "status", "id"),
+    Index("ix_tickets_team_status", "owning_team", "status"),
+    Index("ix_tickets_agent_status", "owning_agent", "status"),
+)
+
+ticket_tags = Table(
+    "ticket_tags",
+    metadata,
+    Column("ticket_id", Id, ForeignKey("tickets.id"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Index("ix_ticket_tags_tag", "tag", "ticket_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("visibility", String(16), nullable=False),
+    Column("author_kind", String(16), nullable=False),
+    Column("author_id", Id),
+    Column("channel", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+exceptions = Table(
+    "exceptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False, index=True),
+    Column("exception_type", String(64), nullable=False),
+    Column("request_type", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", Id),
+    Column("requested_at", UTCDateTime(), nullable=False),
+    Column("decided_by", Id),
+    Column("decided_at", UTCDateTime()),
+    Column("decision_note", Text, nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Index("ix_exceptions_status", "status"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("applied_at", UTCDateTime(), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("canonical", Text, nullable=False),
+    Column("previous_version", String(64)),
+)
+
+# Secrets live outside the event log and outside the verified projections.
+user_credentials = Table(
+    "user_credentials",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id"), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("user_id", Id, ForeignKey("users.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", Id, primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("method", String(8), nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSON, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+)

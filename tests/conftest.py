@@ -1,0 +1,105 @@
+"""Shared fixtures: every storage test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is used whenever it is reachable (OPSDESK_TEST_PG_URL, default
+127.0.0.1:5432). With OPSDESK_REQUIRE_POSTGRES=1 (set by `make test`, hence CI) an
+unreachable server fails the run instead of skipping those tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from opsdesk.model import example_model_path
+from opsdesk.store import tables as t
+from opsdesk.store.db import Database
+from opsdesk.store.uow import UnitOfWork
+
+PG_ADMIN_URL = os.environ.get("OPSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_reachable() -> bool:
+    try:
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    if not _pg_reachable():
+        if os.environ.get("OPSDESK_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but not reachable at {PG_ADMIN_URL}")
+        pytest.skip("PostgreSQL not reachable")
+    name = f"opsdesk_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    db = Database(url)
+    db.migrate()
+    db.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _reset_pg(db: Database) -> None:
+    names = ", ".join(f'"{tbl.name}"' for tbl in t.metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.execute(t.log_head.insert().values(id=1, last_seq=0))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    """An empty, migrated database: a fresh SQLite file or a truncated PostgreSQL one."""
+    if request.param == "sqlite":
+        path = tmp_path / "opsdesk.db"
+        shutil.copy(sqlite_template, path)
+        database = Database(f"sqlite:///{path}")
+    else:
+        database = Database(request.getfixturevalue("pg_url"))
+        _reset_pg(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path, sqlite_template: Path) -> Iterator[Database]:
+    """SQLite only, for tests about the embedded default itself."""
+    path = tmp_path / "opsdesk.db"
+    shutil.copy(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def model_db(db: Database) -> Database:
+    """A database with the shipped example operating model in force."""
+    from opsdesk.desk.models import apply_model_file
+
+    with UnitOfWork(db) as uow:
+        apply_model_file(uow, example_model_path(), author="tests")
+    return db

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -68,7 +68,32 @@ def _reset_pg(db: Database) -> None:
     names = ", ".join(f'"{tbl.name}"' for tbl in t.metadata.sorted_tables)
     with db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        conn.execute(t.log_head.insert().values(id=1, last_seq=0))
+        conn.execute(t.log_head.insert().values(id=1, last_seq=0, counters={}))
+
+
+def fresh_database(
+    request: pytest.FixtureRequest, backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], Database]:
+    """A factory of empty databases with the example model in force (for hypothesis,
+    which needs a fresh database per example rather than per test)."""
+    from opsdesk.desk.models import apply_model_file
+
+    template = request.getfixturevalue("sqlite_template")
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+
+    def make() -> Database:
+        if url is None:
+            path = tmp_path_factory.mktemp("example") / "opsdesk.db"
+            shutil.copy(template, path)
+            database = Database(f"sqlite:///{path}")
+        else:
+            database = Database(url)
+            _reset_pg(database)
+        with UnitOfWork(database) as uow:
+            apply_model_file(uow, example_model_path(), author="tests")
+        return database
+
+    return make
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

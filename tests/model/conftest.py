@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from opsdesk.model import LoadResult, OperatingModel, load_model_file, load_model_text
-from opsdesk.model import example_model_path
+from opsdesk.model import (
+    LoadResult,
+    OperatingModel,
+    example_model_path,
+    load_model_file,
+    load_model_text,
+)
 
 from .helpers import BASE
 

@@ -119,7 +119,15 @@ class _Checker:
         for index, team in enumerate(self.model.teams):
             base: PathKey = ("teams", index)
             if team.lead_role is not None and team.lead_role not in self.role_ids:
-                self.unknown("role", team.lead_role, (*base, "lead_role"), self.role_ids)
+                if (*base, "lead_role") in self.result.positions:
+                    self.unknown("role", team.lead_role, (*base, "lead_role"), self.role_ids)
+                else:
+                    self.error(
+                        f"team '{team.id}' uses the default lead_role '{team.lead_role}', "
+                        "which is not a role: add that role or set lead_role",
+                        base,
+                        "unknown-reference",
+                    )
             if team.secondary_team is not None:
                 if team.secondary_team not in self.team_ids:
                     self.unknown(
@@ -422,9 +430,7 @@ def _then_cycle(start: str, by_id: dict[str, EscalationPath]) -> list[str]:
     return []
 
 
-def _effective_transfers(
-    start: str, by_id: dict[str, EscalationPath]
-) -> list[tuple[str, str]]:
+def _effective_transfers(start: str, by_id: dict[str, EscalationPath]) -> list[tuple[str, str]]:
     """(team, level name) of every transfer along a path and the paths it chains into."""
     transfers: list[tuple[str, str]] = []
     visited: set[str] = set()

@@ -74,21 +74,17 @@ events = Table(
     Index("ix_events_type", "type"),
 )
 
-# One row: the last seq appended and the operating model in force. Write transactions
-# lock it first, which is what makes seq gapless and the recorded model version exact.
+# One row: the last seq appended, the operating model in force and the id counters.
+# Write transactions lock it first, which makes seq gapless, the recorded model version
+# exact and id allocation free of extra statements.
 log_head = Table(
     "log_head",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("last_seq", Id, nullable=False),
     Column("model_version", String(64)),
-)
-
-counters = Table(
-    "counters",
-    metadata,
-    Column("name", String(32), primary_key=True),
-    Column("value", Id, nullable=False),
+    # the last id handed out per kind (ticket, customer, message, ...)
+    Column("counters", JSON, nullable=False),
 )
 
 customers = Table(
@@ -134,6 +130,8 @@ tickets = Table(
     Column("request_type", String(64), index=True),
     Column("owning_team", String(64)),
     Column("owning_agent", Id, ForeignKey("users.id")),
+    # the tags as a sorted list; ticket_tags indexes them for filtering
+    Column("tags", JSON, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("triaged_at", UTCDateTime()),

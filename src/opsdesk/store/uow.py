@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
 from opsdesk.domain.commands import Context, check_ownership
 from opsdesk.domain.errors import NotFound
@@ -21,6 +21,7 @@ from opsdesk.domain.state import (
     CustomerState,
     ExceptionState,
     HandleState,
+    MessageState,
     Projection,
     TicketState,
     UserState,
@@ -30,16 +31,56 @@ from opsdesk.store import tables as t
 from opsdesk.store.db import Database
 
 TICKET_COLUMNS = [c.name for c in t.tickets.columns]
+EVENT_FIELDS = list(Event.__slots__)
 
 
-def ticket_from_row(row: Row[Any] | Any, tags: Iterable[str]) -> TicketState:
+# Statements are built once: SQLAlchemy then reuses their compiled form, which keeps a
+# command down to a few hundred microseconds.
+def _by_id(table: Table) -> Any:
+    return select(table).where(table.c.id == bindparam("id_"))
+
+
+def _update_by_id(table: Table) -> Any:
+    return update(table).where(table.c.id == bindparam("id_"))
+
+
+_LOCK_HEAD = (
+    select(t.log_head.c.last_seq, t.log_head.c.model_version, t.log_head.c.counters)
+    .where(t.log_head.c.id == 1)
+    .with_for_update()
+)
+_UPDATE_HEAD = update(t.log_head).where(t.log_head.c.id == 1)
+_INSERT_EVENTS = insert(t.events)
+_SELECT = {name: _by_id(getattr(t, name)) for name in ("tickets", "customers", "users", "exceptions")}
+_UPDATE = {name: _update_by_id(getattr(t, name)) for name in ("tickets", "customers", "users", "exceptions")}
+_INSERT = {name: insert(getattr(t, name)) for name in ("tickets", "customers", "users", "exceptions", "messages", "customer_handles", "ticket_tags")}
+_SELECT_HANDLE = select(t.customer_handles).where(
+    t.customer_handles.c.kind == bindparam("kind_"), t.customer_handles.c.value == bindparam("value_")
+)
+_SELECT_HANDLES_OF = select(t.customer_handles).where(
+    t.customer_handles.c.customer_id == bindparam("customer_id_")
+)
+_UPDATE_HANDLE = (
+    update(t.customer_handles)
+    .where(t.customer_handles.c.kind == bindparam("kind_"))
+    .where(t.customer_handles.c.value == bindparam("value_"))
+)
+_DELETE_TAGS = delete(t.ticket_tags).where(
+    t.ticket_tags.c.ticket_id == bindparam("ticket_id_"), t.ticket_tags.c.tag == bindparam("tag_")
+)
+_USER_BY_EMAIL = select(t.users).where(t.users.c.email == bindparam("email_"))
+
+
+def ticket_from_row(row: Any) -> TicketState:
     data = dict(row._mapping)
-    data["tags"] = tuple(sorted(tags))
+    data["tags"] = tuple(data["tags"])
     return TicketState(**data)
 
 
 def ticket_row(ticket: TicketState) -> dict[str, Any]:
-    return {name: getattr(ticket, name) for name in TICKET_COLUMNS}
+    row = {name: getattr(ticket, name) for name in TICKET_COLUMNS}
+    row["tags"] = list(ticket.tags)
+    return row
 
 
 def customer_from_row(row: Any) -> CustomerState:
@@ -54,28 +95,27 @@ def user_from_row(row: Any) -> UserState:
 
 
 def user_row(user: UserState) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "name": user.name,
-        "email": user.email,
-        "roles": list(user.roles),
-        "teams": list(user.teams),
-        "skills": list(user.skills),
-        "active": user.active,
-        "created_at": user.created_at,
-    }
+    row = as_dict(user)
+    for key in ("roles", "teams", "skills"):
+        row[key] = list(row[key])
+    return row
 
 
 def exception_from_row(row: Any) -> ExceptionState:
     return ExceptionState(**dict(row._mapping))
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
+def message_from_row(row: Any) -> MessageState:
+    return MessageState(**dict(row._mapping))
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """The fields of a slotted state dataclass as a dict."""
     return {name: getattr(obj, name) for name in obj.__slots__}
 
 
 class UnitOfWork:
-    """``with db_uow as uow:`` one write transaction; commits on success.
+    """``with UnitOfWork(db) as uow:`` one write transaction; commits on success.
 
     >>> with UnitOfWork(db, actor_kind="user", actor_id=3) as uow:  # doctest: +SKIP
     ...     ticket = uow.ticket(42)
@@ -96,32 +136,27 @@ class UnitOfWork:
         self._now = now
         self.projection = Projection()
         self._tags: dict[int, tuple[str, ...]] = {}
-        self._counters: dict[str, int] = {}
-        self._counters_dirty: set[str] = set()
+        self._loaded: dict[tuple[str, Any], dict[str, Any]] = {}
         self.appended: list[Event] = []
         self.conn: Connection
 
     # --- transaction ------------------------------------------------------------
 
     def __enter__(self) -> UnitOfWork:
-        self._cm = self.db.engine.connect()
-        self.conn = self._cm
+        self.conn = self.db.engine.connect()
         self._tx = self.conn.begin()
         try:
-            # lock the log head first: serialises writers so seq stays gapless and
-            # the model version read here is the one in force at commit
-            head = self.conn.execute(
-                select(t.log_head.c.last_seq, t.log_head.c.model_version)
-                .where(t.log_head.c.id == 1)
-                .with_for_update()
-            ).one()
+            # lock the log head first: serialises writers so seq stays gapless, ids are
+            # handed out once and the model version read here is the one in force
+            head = self.conn.execute(_LOCK_HEAD).one()
         except BaseException:
             self._tx.rollback()
-            self._cm.close()
+            self.conn.close()
             raise
         self.last_seq: int = head.last_seq
         self.model_version: str | None = head.model_version
-        self._seq_start = self.last_seq
+        self._counters: dict[str, int] = dict(head.counters or {})
+        self._head = (self.last_seq, self.model_version, dict(self._counters))
         return self
 
     def __exit__(
@@ -132,12 +167,20 @@ class UnitOfWork:
     ) -> None:
         try:
             if exc_type is None:
-                self._flush_head()
+                if (self.last_seq, self.model_version, self._counters) != self._head:
+                    self.conn.execute(
+                        _UPDATE_HEAD,
+                        {
+                            "last_seq": self.last_seq,
+                            "model_version": self.model_version,
+                            "counters": self._counters,
+                        },
+                    )
                 self._tx.commit()
             else:
                 self._tx.rollback()
         finally:
-            self._cm.close()
+            self.conn.close()
 
     @property
     def now(self) -> datetime:
@@ -151,7 +194,9 @@ class UnitOfWork:
 
     def context(self, now: datetime | None = None) -> Context:
         """The domain context for the acting user (or system) under the model in force."""
-        actor = self.user(self.actor_id) if self.actor_kind == "user" and self.actor_id else None
+        actor = None
+        if self.actor_kind == "user" and self.actor_id is not None:
+            actor = self.user(self.actor_id)
         return Context(
             model=self.model,
             now=now or self.now,
@@ -168,17 +213,9 @@ class UnitOfWork:
 
     def next_id(self, kind: str) -> int:
         """The next id of ``kind``; safe because the log head lock is held."""
-        if kind not in self._counters:
-            value = self.conn.execute(
-                select(t.counters.c.value).where(t.counters.c.name == kind)
-            ).scalar()
-            if value is None:
-                self.conn.execute(insert(t.counters).values(name=kind, value=0))
-                value = 0
-            self._counters[kind] = value
-        self._counters[kind] += 1
-        self._counters_dirty.add(kind)
-        return self._counters[kind]
+        value = self._counters.get(kind, 0) + 1
+        self._counters[kind] = value
+        return value
 
     # --- loading state -----------------------------------------------------------
 
@@ -187,37 +224,27 @@ class UnitOfWork:
         p = self.projection
         if ticket_id in p.tickets:
             return p.tickets[ticket_id]
-        row = self.conn.execute(select(t.tickets).where(t.tickets.c.id == ticket_id)).first()
+        row = self.conn.execute(_SELECT["tickets"], {"id_": ticket_id}).first()
         if row is None:
             raise NotFound(f"ticket {ticket_id} does not exist")
-        tags = tuple(
-            sorted(
-                self.conn.execute(
-                    select(t.ticket_tags.c.tag).where(t.ticket_tags.c.ticket_id == ticket_id)
-                ).scalars()
-            )
-        )
-        ticket = ticket_from_row(row, tags)
+        ticket = ticket_from_row(row)
         p.tickets[ticket_id] = ticket
-        self._tags[ticket_id] = tags
+        self._tags[ticket_id] = ticket.tags
+        self._loaded[("tickets", ticket_id)] = ticket_row(ticket)
         return ticket
 
     def customer(self, customer_id: int) -> CustomerState:
         p = self.projection
         if customer_id in p.customers:
             return p.customers[customer_id]
-        row = self.conn.execute(
-            select(t.customers).where(t.customers.c.id == customer_id)
-        ).first()
+        row = self.conn.execute(_SELECT["customers"], {"id_": customer_id}).first()
         if row is None:
             raise NotFound(f"customer {customer_id} does not exist")
         p.customers[customer_id] = customer_from_row(row)
         return p.customers[customer_id]
 
     def customer_handles(self, customer_id: int) -> list[tuple[str, str]]:
-        rows = self.conn.execute(
-            select(t.customer_handles).where(t.customer_handles.c.customer_id == customer_id)
-        ).all()
+        rows = self.conn.execute(_SELECT_HANDLES_OF, {"customer_id_": customer_id}).all()
         for r in rows:
             self.projection.handles.setdefault((r.kind, r.value), HandleState(*r))
         return sorted((r.kind, r.value) for r in rows)
@@ -227,11 +254,7 @@ class UnitOfWork:
         key = (kind, value)
         if key in self.projection.handles:
             return self.projection.handles[key].customer_id
-        row = self.conn.execute(
-            select(t.customer_handles).where(
-                t.customer_handles.c.kind == kind, t.customer_handles.c.value == value
-            )
-        ).first()
+        row = self.conn.execute(_SELECT_HANDLE, {"kind_": kind, "value_": value}).first()
         if row is None:
             return None
         self.projection.handles[key] = HandleState(row.kind, row.value, row.customer_id)
@@ -241,28 +264,23 @@ class UnitOfWork:
         p = self.projection
         if user_id in p.users:
             return p.users[user_id]
-        row = self.conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
+        row = self.conn.execute(_SELECT["users"], {"id_": user_id}).first()
         if row is None:
             raise NotFound(f"user {user_id} does not exist")
         p.users[user_id] = user_from_row(row)
         return p.users[user_id]
 
     def user_by_email(self, email: str) -> UserState | None:
-        row = self.conn.execute(
-            select(t.users).where(t.users.c.email == email.strip().lower())
-        ).first()
+        row = self.conn.execute(_USER_BY_EMAIL, {"email_": email.strip().lower()}).first()
         if row is None:
             return None
-        user = self.projection.users.setdefault(row.id, user_from_row(row))
-        return user
+        return self.projection.users.setdefault(row.id, user_from_row(row))
 
     def exception(self, exception_id: int) -> ExceptionState:
         p = self.projection
         if exception_id in p.exceptions:
             return p.exceptions[exception_id]
-        row = self.conn.execute(
-            select(t.exceptions).where(t.exceptions.c.id == exception_id)
-        ).first()
+        row = self.conn.execute(_SELECT["exceptions"], {"id_": exception_id}).first()
         if row is None:
             raise NotFound(f"exception {exception_id} does not exist")
         p.exceptions[exception_id] = exception_from_row(row)
@@ -280,23 +298,15 @@ class UnitOfWork:
         for ne in new_events:
             self.last_seq += 1
             stored.append(
-                Event(
-                    seq=self.last_seq,
-                    at=at,
-                    type=ne.type,
-                    ticket_id=ne.ticket_id,
-                    customer_id=ne.customer_id,
-                    actor_kind=self.actor_kind,
-                    actor_id=self.actor_id,
-                    model_version=self.model_version,
-                    payload=ne.payload,
-                )
+                Event(self.last_seq, at, ne.type, ne.ticket_id, ne.customer_id,
+                      self.actor_kind, self.actor_id, self.model_version, ne.payload)
             )
-        self.conn.execute(insert(t.events), [_as_dict(e) for e in stored])
+        self.conn.execute(
+            _INSERT_EVENTS, [dict(zip(EVENT_FIELDS, _event_tuple(e), strict=True)) for e in stored]
+        )
         p = self.projection
         for e in stored:
-            # merges and transfers may touch rows not loaded yet
-            if e.type == "customer.merged":
+            if e.type == "customer.merged":  # the merge touches rows not loaded yet
                 self.customer(e.payload["source_id"])
                 self.customer_handles(e.payload["source_id"])
             p.apply(e)
@@ -319,64 +329,58 @@ class UnitOfWork:
             if kind == "ticket":
                 self._write_ticket(p.tickets[key], is_new)  # type: ignore[index]
             elif kind == "customer":
-                c = p.customers[key]  # type: ignore[index]
-                self._write(t.customers, _as_dict(c), is_new)
+                self._write("customers", as_dict(p.customers[key]), is_new)  # type: ignore[index]
             elif kind == "handle":
                 h = p.handles[key]  # type: ignore[index]
                 if is_new:
-                    self.conn.execute(insert(t.customer_handles).values(**_as_dict(h)))
+                    self.conn.execute(_INSERT["customer_handles"], as_dict(h))
                 else:
                     self.conn.execute(
-                        update(t.customer_handles)
-                        .where(t.customer_handles.c.kind == h.kind)
-                        .where(t.customer_handles.c.value == h.value)
-                        .values(customer_id=h.customer_id)
+                        _UPDATE_HANDLE,
+                        {"kind_": h.kind, "value_": h.value, "customer_id": h.customer_id},
                     )
             elif kind == "user":
-                self._write(t.users, user_row(p.users[key]), is_new)  # type: ignore[index]
+                self._write("users", user_row(p.users[key]), is_new)  # type: ignore[index]
             elif kind == "message":
-                m = p.messages[key]  # type: ignore[index]
-                self.conn.execute(insert(t.messages).values(**_as_dict(m)))
+                self.conn.execute(_INSERT["messages"], as_dict(p.messages[key]))  # type: ignore[index]
             elif kind == "exception":
-                x = p.exceptions[key]  # type: ignore[index]
-                self._write(t.exceptions, _as_dict(x), is_new)
+                self._write("exceptions", as_dict(p.exceptions[key]), is_new)  # type: ignore[index]
         p.dirty.clear()
         p.new.clear()
 
-    def _write(self, table: Any, row: dict[str, Any], is_new: bool) -> None:
+    def _write(self, table: str, row: dict[str, Any], is_new: bool) -> None:
         if is_new:
-            self.conn.execute(insert(table).values(**row))
-        else:
-            self.conn.execute(update(table).where(table.c.id == row["id"]).values(**row))
+            self.conn.execute(_INSERT[table], row)
+            self._loaded[(table, row["id"])] = row
+            return
+        before = self._loaded.get((table, row["id"]))
+        # only the changed columns: untouched indexes then stay untouched on disk
+        changed = {k: v for k, v in row.items() if before is None or before[k] != v}
+        if changed:
+            changed["id_"] = row["id"]
+            changed.pop("id", None)
+            self.conn.execute(_UPDATE[table], changed)
+            self._loaded[(table, row["id"])] = row
 
     def _write_ticket(self, ticket: TicketState, is_new: bool) -> None:
-        self._write(t.tickets, ticket_row(ticket), is_new)
+        self._write("tickets", ticket_row(ticket), is_new)
         before = () if is_new else self._tags.get(ticket.id, ())
         if ticket.tags != before:
-            removed = set(before) - set(ticket.tags)
+            for tag in set(before) - set(ticket.tags):
+                self.conn.execute(_DELETE_TAGS, {"ticket_id_": ticket.id, "tag_": tag})
             added = set(ticket.tags) - set(before)
-            if removed:
-                self.conn.execute(
-                    delete(t.ticket_tags)
-                    .where(t.ticket_tags.c.ticket_id == ticket.id)
-                    .where(t.ticket_tags.c.tag.in_(removed))
-                )
             if added:
                 self.conn.execute(
-                    insert(t.ticket_tags), [{"ticket_id": ticket.id, "tag": g} for g in added]
+                    _INSERT["ticket_tags"], [{"ticket_id": ticket.id, "tag": g} for g in added]
                 )
             self._tags[ticket.id] = ticket.tags
 
-    def _flush_head(self) -> None:
-        if self.last_seq != self._seq_start:
-            self.conn.execute(
-                update(t.log_head)
-                .where(t.log_head.c.id == 1)
-                .values(last_seq=self.last_seq, model_version=self.model_version)
-            )
-        for kind in self._counters_dirty:
-            self.conn.execute(
-                update(t.counters)
-                .where(t.counters.c.name == kind)
-                .values(value=self._counters[kind])
-            )
+
+def _event_tuple(e: Event) -> tuple[Any, ...]:
+    return (e.seq, e.at, e.type, e.ticket_id, e.customer_id, e.actor_kind, e.actor_id,
+            e.model_version, e.payload)
+
+
+def rows_to_states(rows: Iterable[Any]) -> list[TicketState]:
+    """Ticket rows (full ``tickets`` rows) as states."""
+    return [ticket_from_row(r) for r in rows]

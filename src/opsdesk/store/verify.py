@@ -13,14 +13,23 @@ from opsdesk.domain.state import HandleState, Projection
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
 from opsdesk.store.uow import (
-    _as_dict,
+    as_dict,
     customer_from_row,
     exception_from_row,
+    message_from_row,
     ticket_from_row,
     user_from_row,
 )
 
 BATCH = 20_000
+PROJECTIONS = (
+    ("ticket", "tickets"),
+    ("customer", "customers"),
+    ("handle", "handles"),
+    ("user", "users"),
+    ("message", "messages"),
+    ("exception", "exceptions"),
+)
 
 
 @dataclass
@@ -34,8 +43,15 @@ class VerifyReport:
         return not self.differences
 
 
+@dataclass
+class Replay:
+    projection: Projection
+    events: int
+    gaps: list[int]
+
+
 def iter_events(conn: Connection, after_seq: int = 0) -> Iterator[Event]:
-    """Every event in seq order, streamed in batches."""
+    """Every event after ``after_seq`` in seq order, streamed in batches."""
     e = t.events
     result = conn.execution_options(yield_per=BATCH).execute(
         select(e).where(e.c.seq > after_seq).order_by(e.c.seq)
@@ -44,36 +60,31 @@ def iter_events(conn: Connection, after_seq: int = 0) -> Iterator[Event]:
         yield Event(*row)
 
 
-def replay(conn: Connection, progress: Callable[[int], None] | None = None) -> tuple[Projection, int]:
-    """Fold the whole log into an empty projection. Returns it and the event count."""
+def replay(conn: Connection, progress: Callable[[int], None] | None = None) -> Replay:
+    """Fold the whole log into an empty projection, noting any gap in seq."""
     projection = Projection()
     count = 0
     expected = 1
     gaps: list[int] = []
+    apply = projection.apply
     for event in iter_events(conn):
         if event.seq != expected:
             gaps.append(event.seq)
-            expected = event.seq
-        expected += 1
-        projection.apply(event)
+        expected = event.seq + 1
+        apply(event)
         count += 1
         if progress is not None and count % BATCH == 0:
             progress(count)
     projection.dirty.clear()
     projection.new.clear()
-    projection.gaps = gaps  # type: ignore[attr-defined]
-    return projection, count
+    return Replay(projection, count, gaps)
 
 
 def load_live(conn: Connection) -> Projection:
     """Read the current-state tables into a projection of the same shape."""
     p = Projection()
-    tags: dict[int, list[str]] = {}
-    for row in conn.execute(select(t.ticket_tags)):
-        tags.setdefault(row.ticket_id, []).append(row.tag)
     for row in conn.execute(select(t.tickets)):
-        p.tickets[row.id] = ticket_from_row(row, tags.pop(row.id, []))
-    p.orphan_tags = tags  # type: ignore[attr-defined]
+        p.tickets[row.id] = ticket_from_row(row)
     for row in conn.execute(select(t.customers)):
         p.customers[row.id] = customer_from_row(row)
     for row in conn.execute(select(t.customer_handles)):
@@ -81,9 +92,7 @@ def load_live(conn: Connection) -> Projection:
     for row in conn.execute(select(t.users)):
         p.users[row.id] = user_from_row(row)
     for row in conn.execute(select(t.messages)):
-        from opsdesk.domain.state import MessageState
-
-        p.messages[row.id] = MessageState(**dict(row._mapping))
+        p.messages[row.id] = message_from_row(row)
     for row in conn.execute(select(t.exceptions)):
         p.exceptions[row.id] = exception_from_row(row)
     return p
@@ -95,36 +104,36 @@ def _compare(kind: str, replayed: dict[Any, Any], live: dict[Any, Any], out: lis
     for key in sorted(live.keys() - replayed.keys(), key=str):
         out.append(f"{kind} {key}: in the table but never created by any event")
     for key in sorted(replayed.keys() & live.keys(), key=str):
-        a, b = _as_dict(replayed[key]), _as_dict(live[key])
+        a, b = as_dict(replayed[key]), as_dict(live[key])
         for name in a:
             if a[name] != b[name]:
-                out.append(f"{kind} {key}: {name} is {b[name]!r} in the table, "
-                           f"{a[name]!r} by replay")
+                out.append(
+                    f"{kind} {key}: {name} is {b[name]!r} in the table, {a[name]!r} by replay"
+                )
 
 
 def verify(db: Database, progress: Callable[[int], None] | None = None) -> VerifyReport:
     """Replay the log and list every difference from the live tables."""
     report = VerifyReport()
+    diffs = report.differences
     with db.read() as conn:
-        replayed, report.events = replay(conn, progress)
+        result = replay(conn, progress)
         live = load_live(conn)
         head = conn.execute(select(t.log_head.c.last_seq)).scalar() or 0
         max_seq = conn.execute(select(func.max(t.events.c.seq))).scalar() or 0
-    diffs = report.differences
-    for seq in replayed.gaps:  # type: ignore[attr-defined]
+        tag_index = {(r.ticket_id, r.tag) for r in conn.execute(select(t.ticket_tags))}
+    report.events = result.events
+    for seq in result.gaps:
         diffs.append(f"event log: seq jumps to {seq} (events missing before it)")
     if head != max_seq:
-        diffs.append(f"event log: head says last seq {head}, the log ends at {max_seq}")
-    for ticket_id, tags in live.orphan_tags.items():  # type: ignore[attr-defined]
-        diffs.append(f"ticket_tags: tags {sorted(tags)} for ticket {ticket_id}, which does not exist")
-    for kind, attr in (
-        ("ticket", "tickets"),
-        ("customer", "customers"),
-        ("handle", "handles"),
-        ("user", "users"),
-        ("message", "messages"),
-        ("exception", "exceptions"),
-    ):
+        diffs.append(f"event log: the head says last seq {head}, the log ends at {max_seq}")
+    replayed = result.projection
+    for kind, attr in PROJECTIONS:
         _compare(kind, getattr(replayed, attr), getattr(live, attr), diffs)
         report.counts[attr] = len(getattr(live, attr))
+    expected_tags = {(tid, tag) for tid, tk in replayed.tickets.items() for tag in tk.tags}
+    for tid, tag in sorted(tag_index - expected_tags):
+        diffs.append(f"ticket_tags: ({tid}, {tag!r}) is indexed but the ticket has no such tag")
+    for tid, tag in sorted(expected_tags - tag_index):
+        diffs.append(f"ticket_tags: ticket {tid} has tag {tag!r} but the index lacks it")
     return report

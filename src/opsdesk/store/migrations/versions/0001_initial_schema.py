@@ -19,12 +19,6 @@ depends_on = None
 def upgrade() -> None:
 
     op.create_table(
-        "counters",
-        sa.Column("name", sa.String(length=32), nullable=False),
-        sa.Column("value", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.PrimaryKeyConstraint("name", name=op.f("pk_counters")),
-    )
-    op.create_table(
         "customers",
         sa.Column(
             "id",
@@ -90,6 +84,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("last_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("model_version", sa.String(length=64), nullable=True),
+        sa.Column("counters", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_log_head")),
     )
     op.create_table(
@@ -183,6 +178,7 @@ def upgrade() -> None:
         sa.Column(
             "owning_agent", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
+        sa.Column("tags", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("triaged_at", sa.DateTime(timezone=True), nullable=True),
@@ -298,8 +294,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_ticket_tags_tag", ["tag", "ticket_id"], unique=False)
     # the single log head row every write transaction locks first
     op.bulk_insert(
-        sa.table("log_head", sa.column("id", sa.Integer), sa.column("last_seq", sa.BigInteger)),
-        [{"id": 1, "last_seq": 0}],
+        sa.table(
+            "log_head",
+            sa.column("id", sa.Integer),
+            sa.column("last_seq", sa.BigInteger),
+            sa.column("counters", sa.JSON),
+        ),
+        [{"id": 1, "last_seq": 0, "counters": {}}],
     )
 
 
@@ -349,4 +350,3 @@ def downgrade() -> None:
 
     op.drop_table("events")
     op.drop_table("customers")
-    op.drop_table("counters")

@@ -1,0 +1,52 @@
+# opsdesk: `make demo` and `make test` work on a fresh machine (Python 3.11+).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: install demo serve test lint typecheck services bench docs clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Build a 30-day demo into var/opsdesk.db and serve it on http://127.0.0.1:8000
+demo: install
+	$(BIN)/opsdesk demo --reset
+	$(BIN)/opsdesk serve
+
+serve: install
+	$(BIN)/opsdesk serve
+
+## Lint, type-check and run the whole suite on SQLite and PostgreSQL
+test: install services
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy --strict src/opsdesk/domain src/opsdesk/model
+	OPSDESK_REQUIRE_POSTGRES=1 $(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests bench
+
+typecheck: install
+	$(BIN)/mypy --strict src/opsdesk/domain src/opsdesk/model
+
+# PostgreSQL must be up for the PostgreSQL leg of the suite; start the local cluster if not.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null || { \
+	  echo "starting PostgreSQL"; \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start; \
+	  for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+
+## Throughput and replay benchmarks; figures go to docs/benchmarks.md by hand
+bench: install services
+	$(BIN)/python -m bench
+
+## Regenerate docs/events.md and docs/configuration.md from the code
+docs: install
+	$(BIN)/python -m opsdesk.docsgen
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

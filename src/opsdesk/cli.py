@@ -1,0 +1,393 @@
+"""The `opsdesk` command line: thin wrappers that parse, call a capability, render."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from opsdesk.domain.errors import DomainError
+from opsdesk.settings import Settings
+from opsdesk.store.db import Database, DatabaseNotReady
+
+app = typer.Typer(
+    help="opsdesk: the service desk with the operations layer built in.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+model_app = typer.Typer(help="Check, compare and apply the operating model.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+user_app = typer.Typer(help="Users (agents, leads, admins).", no_args_is_help=True)
+export_app = typer.Typer(help="Export data.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+app.add_typer(token_app, name="token")
+app.add_typer(user_app, name="user")
+app.add_typer(export_app, name="export")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One actionable line on stderr and a non-zero exit."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    try:
+        yield
+    except DomainError as exc:
+        fail(exc.message)
+    except DatabaseNotReady as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "))
+
+
+def open_db(*, ready: bool = True) -> Database:
+    settings = Settings()
+    db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    if ready:
+        try:
+            db.ensure_ready()
+        except DatabaseNotReady as exc:
+            fail(str(exc))
+        except Exception as exc:  # connection refused, bad URL
+            fail(f"cannot open the database {settings.database_url}: {exc.__class__.__name__}: "
+                 f"{str(exc).splitlines()[0]}; check OPSDESK_DATABASE_URL")
+    return db
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+
+
+# --- init / serve ---------------------------------------------------------------
+
+
+@app.command(epilog="Example: OPSDESK_DATABASE_URL=sqlite:///var/opsdesk.db opsdesk init "
+             "--model examples/operating-model.yaml --admin admin@example.com")
+def init(
+    model: Annotated[Path | None, typer.Option(help="Operating model YAML to apply.")] = None,
+    admin: Annotated[str | None, typer.Option(help="E-mail of an admin user to create.")] = None,
+) -> None:
+    """Create or upgrade the database schema; optionally apply a model and create an admin."""
+    db = open_db(ready=False)
+    with errors():
+        db.migrate()
+        out.print(f"database ready at migration [bold]{db.current_revision()}[/]")
+        if model is not None:
+            _apply(db, model, author="opsdesk init")
+        if admin is not None:
+            _create_admin(db, admin)
+
+
+def _create_admin(db: Database, email: str) -> None:
+    import secrets
+
+    from opsdesk.desk import security, service
+    from opsdesk.store.uow import UnitOfWork
+
+    password = secrets.token_urlsafe(12)
+    with UnitOfWork(db) as uow:
+        user = service.create_user(uow, name="Administrator", email=email, roles=["admin"], teams=[])
+        security.set_password(uow, user.id, password)
+        token = security.create_token(uow, user.id, "init")
+    out.print(f"admin login: [bold]{email}[/] / password [bold]{password}[/]")
+    out.print(f"API token:   [bold]{token.token}[/]")
+
+
+@app.command(epilog="Example: opsdesk serve --port 8000")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (OPSDESK_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (OPSDESK_PORT).")] = None,
+) -> None:
+    """Serve the API (and OpenAPI docs) over HTTP."""
+    import uvicorn
+
+    from opsdesk.api import create_app
+
+    settings = Settings()
+    db = open_db()
+    host = host or settings.host
+    port = port or settings.port
+    out.print(f"opsdesk serving on [bold]http://{host}:{port}[/] "
+              f"(API under /api/v1, docs at /docs); Ctrl+C stops it")
+    uvicorn.run(create_app(settings, db), host=host, port=port, log_level=settings.log_level)
+
+
+# --- demo -----------------------------------------------------------------------
+
+
+@app.command(epilog="Example: opsdesk demo --days 30 --seed 7 --reset")
+def demo(
+    days: Annotated[int, typer.Option(min=1, max=365, help="Days of operations to simulate.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same log.")] = 7,
+    start: Annotated[str | None, typer.Option(help="First simulated day (YYYY-MM-DD); "
+                                              "default: DAYS days before today.")] = None,
+    reset: Annotated[bool, typer.Option(help="Empty the database first.")] = False,
+) -> None:
+    """Build a fictional company from the example model and simulate N days of operations."""
+    from opsdesk.demo import run_demo
+
+    db = open_db(ready=False)
+    with errors():
+        if reset:
+            _reset(db)
+        db.migrate()
+        from sqlalchemy import select
+
+        from opsdesk.store import tables as t
+
+        with db.read() as conn:
+            if conn.execute(select(t.log_head.c.last_seq)).scalar():
+                fail("the database already holds events; run with --reset to rebuild the demo")
+        first = date.fromisoformat(start) if start else None
+        with progress_bar() as bar:
+            task = bar.add_task("simulating days", total=days)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            summary = run_demo(db, days=days, seed=seed, start=first, progress=progress)
+    table = Table(title=f"demo: {days} days, seed {seed}", show_header=False)
+    for key, value in summary.counts().items():
+        table.add_row(key, f"{value:,}")
+    out.print(table)
+    out.print(f"admin login: [bold]{summary.admin_email}[/] / password [bold]{summary.admin_password}[/]")
+    out.print(f"API token:   [bold]{summary.admin_token}[/]")
+
+
+def _reset(db: Database) -> None:
+    from sqlalchemy import MetaData
+
+    if db.dialect == "sqlite":
+        db.dispose()
+        path = Path(db.engine.url.database or "")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    meta = MetaData()
+    meta.reflect(db.engine)
+    meta.drop_all(db.engine)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+
+
+# --- verify ---------------------------------------------------------------------
+
+
+@app.command(epilog="Example: opsdesk verify")
+def verify() -> None:
+    """Replay the event log into fresh projections and compare with the live tables.
+
+    Exit 0 when identical; exit 1 listing every difference.
+    """
+    from opsdesk.store.verify import verify as run_verify
+
+    db = open_db()
+    with progress_bar() as bar:
+        task = bar.add_task("replaying events", total=None)
+        report = run_verify(db, progress=lambda n: bar.update(task, completed=n))
+        bar.update(task, completed=report.events, total=report.events)
+    counts = ", ".join(f"{n:,} {k}" for k, n in report.counts.items())
+    if report.ok:
+        out.print(f"[green]ok[/]: {report.events:,} events replayed; projections identical ({counts})")
+        return
+    for line in report.differences:
+        out.print(line, highlight=False, soft_wrap=True)
+    fail(f"{len(report.differences)} difference(s) between the event log and the tables")
+
+
+# --- model ----------------------------------------------------------------------
+
+
+@model_app.command("check", epilog="Example: opsdesk model check examples/operating-model.yaml")
+def model_check(file: Path) -> None:
+    """Check an operating model; print FILE:LINE:COL: error|warning: message per problem."""
+    from opsdesk.model import check_file
+
+    problems = check_file(file)
+    for problem in problems:
+        out.print(problem.format(), highlight=False, soft_wrap=True)
+    n_errors = sum(1 for p in problems if p.severity == "error")
+    n_warnings = len(problems) - n_errors
+    summary = f"{file}: {n_errors} error(s), {n_warnings} warning(s)"
+    if n_errors:
+        err.print(summary, highlight=False)
+        raise typer.Exit(1)
+    out.print(summary, highlight=False)
+
+
+@model_app.command("diff", epilog="Example: opsdesk model diff old.yaml new.yaml")
+def model_diff(
+    old: Path,
+    new: Path,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the diff as JSON.")] = False,
+) -> None:
+    """Print what changed between two models, grouped as added, removed and changed."""
+    from opsdesk.model import diff_models, load_model_file, render_diff
+
+    loaded = []
+    for path in (old, new):
+        result = load_model_file(path)
+        if result.model is None:
+            first = next((p for p in result.problems if p.severity == "error"), None)
+            fail(first.format() if first else f"{path}: cannot load the model")
+        loaded.append(result.model)
+    diff = diff_models(loaded[0], loaded[1])
+    if as_json:
+        out.print_json(json.dumps(diff.to_dict()))
+    else:
+        out.print(render_diff(diff), highlight=False, markup=False)
+
+
+@model_app.command("apply", epilog="Example: opsdesk model apply examples/operating-model.yaml")
+def model_apply(
+    file: Path,
+    author: Annotated[str, typer.Option(help="Who applies it (recorded).")] = "cli",
+) -> None:
+    """Check, then store a new model version and put it in force (identical: no change)."""
+    db = open_db()
+    with errors():
+        _apply(db, file, author=author)
+
+
+def _apply(db: Database, file: Path, *, author: str) -> None:
+    from opsdesk.desk.models import ModelRejected, apply_model_file
+    from opsdesk.model import short_version
+    from opsdesk.store.uow import UnitOfWork
+
+    try:
+        with UnitOfWork(db) as uow:
+            applied = apply_model_file(uow, file, author=author)
+    except ModelRejected as exc:
+        for problem in exc.problems:
+            out.print(problem.format(), highlight=False, soft_wrap=True)
+        fail(f"{file} has errors; nothing was applied")
+    for warning in applied.warnings:
+        out.print(warning.format(), highlight=False, soft_wrap=True)
+    if applied.changed:
+        out.print(f"applied [bold]{applied.name}[/] version {short_version(applied.version)}")
+    else:
+        out.print(f"unchanged: version {short_version(applied.version)} is already in force")
+
+
+# --- users and tokens -------------------------------------------------------------
+
+
+@user_app.command("create", epilog="Example: opsdesk user create ana@example.com --name 'Ana Lima' "
+                  "--role agent --team billing --password-prompt")
+def user_create(
+    email: str,
+    name: Annotated[str, typer.Option(help="Display name.")],
+    role: Annotated[list[str], typer.Option(help="Role id (repeatable).")],
+    team: Annotated[list[str] | None, typer.Option(help="Team id (repeatable).")] = None,
+    skill: Annotated[list[str] | None, typer.Option(help="Skill (repeatable).")] = None,
+    password_prompt: Annotated[bool, typer.Option(help="Ask for a password.")] = False,
+) -> None:
+    """Create a user with roles, teams and skills from the model in force."""
+    from opsdesk.desk import security, service
+    from opsdesk.store.uow import UnitOfWork
+
+    db = open_db()
+    password = typer.prompt("password", hide_input=True, confirmation_prompt=True) \
+        if password_prompt else None
+    with errors(), UnitOfWork(db) as uow:
+        user = service.create_user(uow, name=name, email=email, roles=role, teams=team or [],
+                                   skills=skill or [])
+        if password:
+            security.set_password(uow, user.id, password)
+    out.print(f"created user {user.id} <{user.email}>")
+
+
+@token_app.command("create", epilog="Example: opsdesk token create --user admin@example.com --name ci")
+def token_create(
+    user: Annotated[str, typer.Option(help="E-mail of the user the token acts as.")],
+    name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "api",
+) -> None:
+    """Create an API bearer token; it is shown once and stored only as a hash."""
+    from opsdesk.desk import security
+    from opsdesk.store.uow import UnitOfWork
+
+    db = open_db()
+    with errors(), UnitOfWork(db) as uow:
+        account = uow.user_by_email(user)
+        if account is None:
+            fail(f"no user with e-mail {user}; create one with `opsdesk user create`")
+        created = security.create_token(uow, account.id, name)
+    out.print(created.token, highlight=False)
+
+
+# --- export -----------------------------------------------------------------------
+
+
+class ExportFormat(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+@export_app.command("events", epilog="Example: opsdesk export events --format parquet -o events.parquet")
+def export_events(
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or parquet.")] = ExportFormat.csv,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default: stdout for csv).")] = None,
+    after_seq: Annotated[int, typer.Option(help="Only events after this seq.")] = 0,
+) -> None:
+    """Export the event log (seq order) as CSV or Parquet."""
+    from opsdesk.store.export import EVENT_COLUMNS, event_batches
+
+    db = open_db()
+    if fmt is ExportFormat.parquet:
+        if output is None:
+            fail("Parquet needs a file: add --output events.parquet")
+        from opsdesk.store.export import write_parquet
+
+        with db.read() as conn:
+            n = write_parquet(conn, output, after_seq=after_seq)
+        err.print(f"wrote {n:,} events to {output}")
+        return
+    handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        writer = csv.writer(handle)
+        writer.writerow(EVENT_COLUMNS)
+        n = 0
+        with db.read() as conn:
+            for batch in event_batches(conn, after_seq=after_seq):
+                writer.writerows(batch)
+                n += len(batch)
+    finally:
+        if output:
+            handle.close()
+    if output:
+        err.print(f"wrote {n:,} events to {output}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -88,8 +88,8 @@ def progress_bar() -> Progress:
 # --- init / serve ---------------------------------------------------------------
 
 
-@app.command(epilog="Example: OPSDESK_DATABASE_URL=sqlite:///var/opsdesk.db opsdesk init "
-             "--model examples/operating-model.yaml --admin admin@example.com")
+@app.command(epilog="Example: opsdesk init --model examples/operating-model.yaml "
+             "--admin admin@example.com")
 def init(
     model: Annotated[Path | None, typer.Option(help="Operating model YAML to apply.")] = None,
     admin: Annotated[str | None, typer.Option(help="E-mail of an admin user to create.")] = None,

@@ -1,0 +1,115 @@
+"""The CLI end to end, through OPSDESK_DATABASE_URL, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import update
+from typer.testing import CliRunner
+
+from opsdesk.cli import app
+from opsdesk.model import example_model_path
+from opsdesk.store import tables as t
+from opsdesk.store.db import Database
+from tests import factories
+
+runner = CliRunner()
+EXAMPLE = example_model_path()
+
+
+def run(db: Database | None, *args: str) -> tuple[int, str]:
+    env = {"OPSDESK_DATABASE_URL": db.url} if db is not None else {}
+    result = runner.invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["init"], ["serve"], ["demo"], ["verify"], ["model", "check"], ["model", "diff"],
+     ["model", "apply"], ["token", "create"], ["export", "events"], ["user", "create"]],
+)
+def test_every_help_shows_an_example(command: list[str]) -> None:
+    code, output = run(None, *command, "--help")
+    assert code == 0 and "Example: opsdesk" in output
+
+
+def test_model_check_reports_positions_and_exit_code(tmp_path: Path) -> None:
+    code, output = run(None, "model", "check", str(EXAMPLE))
+    assert code == 0 and "0 error(s)" in output
+    broken = tmp_path / "broken.yaml"
+    text = EXAMPLE.read_text().replace("owner_team: billing", "owner_team: biling", 1)
+    broken.write_text(text)
+    code, output = run(None, "model", "check", str(broken))
+    assert code == 1
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "owner_team: biling" in row)
+    assert f"{broken}:{line}:" in output and "error:" in output and "biling" in output
+
+
+def test_model_diff_groups_changes(tmp_path: Path) -> None:
+    new = tmp_path / "new.yaml"
+    new.write_text(EXAMPLE.read_text().replace("owner_team: billing", "owner_team: frontline", 1))
+    code, output = run(None, "model", "diff", str(EXAMPLE), str(new))
+    assert code == 0 and "Changed" in output and "owner_team" in output
+
+
+def test_model_apply_is_idempotent(db: Database) -> None:
+    code, output = run(db, "model", "apply", str(EXAMPLE))
+    assert code == 0 and "applied" in output
+    code, output = run(db, "model", "apply", str(EXAMPLE))
+    assert code == 0 and "unchanged" in output
+
+
+def test_apply_refuses_a_broken_model_and_changes_nothing(db: Database, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(EXAMPLE.read_text().replace("approver_roles: [ops_lead]", "approver_roles: []"))
+    code, output = run(db, "model", "apply", str(broken))
+    assert code == 1 and "nothing was applied" in output
+    assert db.current_revision() is not None
+    with db.read() as conn:
+        assert conn.execute(t.log_head.select()).one().model_version is None
+
+
+def test_verify_exit_codes(model_db: Database) -> None:
+    factories.ticket(model_db)
+    code, output = run(model_db, "verify")
+    assert code == 0 and "ok" in output
+    with model_db.engine.begin() as conn:
+        conn.execute(update(t.tickets).values(priority="urgent"))
+    code, output = run(model_db, "verify")
+    assert code == 1 and "priority is 'urgent' in the table" in output
+
+
+def test_token_create_and_export(model_db: Database, tmp_path: Path) -> None:
+    admin = factories.user(model_db, teams=[], roles=["admin"])
+    factories.ticket(model_db)
+    code, output = run(model_db, "token", "create", "--user", admin.email)
+    assert code == 0 and output.strip().startswith("odk_")
+    code, output = run(model_db, "token", "create", "--user", "nobody@example.test")
+    assert code == 1 and "no user" in output
+    code, output = run(model_db, "export", "events", "--format", "csv")
+    rows = list(csv.reader(io.StringIO(output)))
+    assert rows[0][:3] == ["seq", "at", "type"] and len(rows) > 3
+    target = tmp_path / "events.parquet"
+    code, _ = run(model_db, "export", "events", "--format", "parquet", "-o", str(target))
+    table = pq.read_table(target)
+    assert code == 0 and table.num_rows == len(rows) - 1
+    assert table.column("seq").to_pylist() == sorted(table.column("seq").to_pylist())
+
+
+def test_commands_refuse_an_uninitialised_database(tmp_path: Path) -> None:
+    empty = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    code, output = run(empty, "verify")
+    assert code == 1 and "opsdesk init" in output
+
+
+def test_init_creates_schema_model_and_admin(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'new.db'}")
+    code, output = run(db, "init", "--model", str(EXAMPLE), "--admin", "boss@example.test")
+    assert code == 0, output
+    assert "odk_" in output and "boss@example.test" in output
+    code, _ = run(db, "verify")
+    assert code == 0

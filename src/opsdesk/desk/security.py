@@ -30,6 +30,7 @@ def set_password(uow: UnitOfWork, user_id: int, password: str) -> None:
         raise DomainError("a password needs at least 10 characters")
     user = uow.user(user_id)
     hashed = _hasher.hash(password)
+    uow.flush()  # the user row may be new in this unit of work
     exists = uow.conn.execute(
         select(t.user_credentials.c.user_id).where(t.user_credentials.c.user_id == user_id)
     ).first()
@@ -75,6 +76,7 @@ def create_token(uow: UnitOfWork, user_id: int, name: str = "api") -> CreatedTok
     if not user.active:
         raise DomainError(f"user {user_id} is deactivated")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    uow.flush()  # the user row may be new in this unit of work
     token_id = uow.next_id("api_token")
     uow.conn.execute(
         insert(t.api_tokens).values(

@@ -89,6 +89,7 @@ def create_user(
 
 
 def _owned(uow: UnitOfWork, user_id: int) -> list[tuple[str, int]]:
+    uow.flush()
     rows = uow.conn.execute(
         select(t.tickets.c.owning_team, func.count())
         .where(t.tickets.c.owning_agent == user_id, t.tickets.c.status != "closed")
@@ -259,6 +260,7 @@ def decide_exception(
 
 def expire_exceptions(uow: UnitOfWork) -> int:
     """Expire every exception past its maximum duration. Returns how many expired."""
+    uow.flush()
     rows = uow.conn.execute(
         select(t.exceptions, t.tickets.c.customer_id.label("customer_id_"))
         .join(t.tickets, t.tickets.c.id == t.exceptions.c.ticket_id)

@@ -137,6 +137,7 @@ class UnitOfWork:
         self.projection = Projection()
         self._tags: dict[int, tuple[str, ...]] = {}
         self._loaded: dict[tuple[str, Any], dict[str, Any]] = {}
+        self._pending: list[Event] = []
         self.appended: list[Event] = []
         self.conn: Connection
 
@@ -167,6 +168,7 @@ class UnitOfWork:
     ) -> None:
         try:
             if exc_type is None:
+                self.flush()
                 if (self.last_seq, self.model_version, self._counters) != self._head:
                     self.conn.execute(
                         _UPDATE_HEAD,
@@ -244,6 +246,7 @@ class UnitOfWork:
         return p.customers[customer_id]
 
     def customer_handles(self, customer_id: int) -> list[tuple[str, str]]:
+        self.flush()
         rows = self.conn.execute(_SELECT_HANDLES_OF, {"customer_id_": customer_id}).all()
         for r in rows:
             self.projection.handles.setdefault((r.kind, r.value), HandleState(*r))
@@ -271,6 +274,7 @@ class UnitOfWork:
         return p.users[user_id]
 
     def user_by_email(self, email: str) -> UserState | None:
+        self.flush()
         row = self.conn.execute(_USER_BY_EMAIL, {"email_": email.strip().lower()}).first()
         if row is None:
             return None
@@ -289,8 +293,9 @@ class UnitOfWork:
     # --- appending ------------------------------------------------------------------
 
     def append(self, new_events: Sequence[NewEvent], *, at: datetime | None = None) -> list[Event]:
-        """Append events, fold them into the loaded state, check the ownership invariant
-        and write the touched rows, all inside this transaction."""
+        """Append events and fold them into the loaded state, checking the ownership
+        invariant; the rows are written at the next :meth:`flush` (at the latest, just
+        before commit), so a unit of work writes each touched row once."""
         if not new_events:
             return []
         at = at or self.now
@@ -301,9 +306,6 @@ class UnitOfWork:
                 Event(self.last_seq, at, ne.type, ne.ticket_id, ne.customer_id,
                       self.actor_kind, self.actor_id, self.model_version, ne.payload)
             )
-        self.conn.execute(
-            _INSERT_EVENTS, [dict(zip(EVENT_FIELDS, _event_tuple(e), strict=True)) for e in stored]
-        )
         p = self.projection
         for e in stored:
             if e.type == "customer.merged":  # the merge touches rows not loaded yet
@@ -316,14 +318,25 @@ class UnitOfWork:
                 if ticket.owning_agent is not None:
                     self.user(ticket.owning_agent)
                 check_ownership(ticket, p.users)
-        self._flush()
+        self._pending.extend(stored)
         self.appended.extend(stored)
         return stored
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write the pending events and every row they changed. Call before reading the
+        tables directly with SQL inside this unit of work."""
+        if self._pending:
+            self.conn.execute(
+                _INSERT_EVENTS,
+                [dict(zip(EVENT_FIELDS, _event_tuple(e), strict=True)) for e in self._pending],
+            )
+            self._pending = []
         p = self.projection
+        if not (p.dirty or p.new):
+            return
         order = ("user", "customer", "handle", "ticket", "message", "exception")
         touched = sorted(p.dirty | p.new, key=lambda d: order.index(d[0]))
+        new_messages = []
         for kind, key in touched:
             is_new = (kind, key) in p.new
             if kind == "ticket":
@@ -342,9 +355,11 @@ class UnitOfWork:
             elif kind == "user":
                 self._write("users", user_row(p.users[key]), is_new)  # type: ignore[index]
             elif kind == "message":
-                self.conn.execute(_INSERT["messages"], as_dict(p.messages[key]))  # type: ignore[index]
+                new_messages.append(as_dict(p.messages[key]))  # type: ignore[index]
             elif kind == "exception":
                 self._write("exceptions", as_dict(p.exceptions[key]), is_new)  # type: ignore[index]
+        if new_messages:
+            self.conn.execute(_INSERT["messages"], new_messages)
         p.dirty.clear()
         p.new.clear()
 

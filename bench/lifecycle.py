@@ -44,8 +44,12 @@ class LifecycleResult:
 def setup(db: Database) -> tuple[int, int, int]:
     with UnitOfWork(db) as uow:
         apply_model_file(uow, example_model_path(), author="bench")
-        a = service.create_user(uow, name="A", email="a@bench.test", roles=["agent"], teams=["billing"])
-        b = service.create_user(uow, name="B", email="b@bench.test", roles=["agent"], teams=["frontline"])
+        a = service.create_user(
+            uow, name="A", email="a@bench.test", roles=["agent"], teams=["billing"]
+        )
+        b = service.create_user(
+            uow, name="B", email="b@bench.test", roles=["agent"], teams=["frontline"]
+        )
         c = service.create_customer(uow, name="C", handles=[("email", "c@bench.test")])
     return a.id, b.id, c.id
 
@@ -54,9 +58,14 @@ def lifecycle_per_command(db: Database, a: int, b: int, c: int) -> list[int]:
     """One lifecycle, one unit of work per command; returns events per transaction."""
     sizes = []
     with UnitOfWork(db, actor_kind="customer", actor_id=c) as uow:
-        tk = service.create_ticket(uow, customer_id=c, subject="Refund for order 1234",
-                                   channel="email", request_type="refund",
-                                   body="I was charged twice.")
+        tk = service.create_ticket(
+            uow,
+            customer_id=c,
+            subject="Refund for order 1234",
+            channel="email",
+            request_type="refund",
+            body="I was charged twice.",
+        )
     sizes.append(len(uow.appended))
     with UnitOfWork(db, actor_kind="user", actor_id=a) as uow:
         service.accept_ticket(uow, tk.id)
@@ -66,8 +75,9 @@ def lifecycle_per_command(db: Database, a: int, b: int, c: int) -> list[int]:
             service.add_message(uow, tk.id, body=body)
         sizes.append(len(uow.appended))
     with UnitOfWork(db, actor_kind="user", actor_id=a) as uow:
-        service.transfer_ticket(uow, tk.id, reason="confirm by phone", to_team="frontline",
-                                to_agent=b)
+        service.transfer_ticket(
+            uow, tk.id, reason="confirm by phone", to_team="frontline", to_agent=b
+        )
     sizes.append(len(uow.appended))
     with UnitOfWork(db, actor_kind="user", actor_id=b) as uow:
         service.change_status(uow, tk.id, "solved")
@@ -78,14 +88,20 @@ def lifecycle_per_command(db: Database, a: int, b: int, c: int) -> list[int]:
 def lifecycle_one_unit(db: Database, a: int, b: int, c: int) -> list[int]:
     """One lifecycle in a single unit of work."""
     with UnitOfWork(db, actor_kind="user", actor_id=a) as uow:
-        tk = service.create_ticket(uow, customer_id=c, subject="Refund for order 1234",
-                                   channel="email", request_type="refund",
-                                   body="I was charged twice.")
+        tk = service.create_ticket(
+            uow,
+            customer_id=c,
+            subject="Refund for order 1234",
+            channel="email",
+            request_type="refund",
+            body="I was charged twice.",
+        )
         service.accept_ticket(uow, tk.id)
         for body in ("Looking into it.", "Found the double charge.", "Refund issued."):
             service.add_message(uow, tk.id, body=body)
-        service.transfer_ticket(uow, tk.id, reason="confirm by phone", to_team="frontline",
-                                to_agent=b)
+        service.transfer_ticket(
+            uow, tk.id, reason="confirm by phone", to_team="frontline", to_agent=b
+        )
         uow.actor_id = b
         service.change_status(uow, tk.id, "solved")
     return [len(uow.appended)]
@@ -96,8 +112,12 @@ def _clone_tables(db: Database) -> None:
     meta = MetaData()
     for name in ("events", "tickets", "messages"):
         source = t.metadata.tables[name]
-        columns = [Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable,
-                          autoincrement=False) for c in source.columns]
+        columns = [
+            Column(
+                c.name, c.type, primary_key=c.primary_key, nullable=c.nullable, autoincrement=False
+            )
+            for c in source.columns
+        ]
         table = Table(f"raw_{name}", meta, *columns)
         for index in source.indexes:
             Index(f"raw_{index.name}", *[table.c[c.name] for c in index.columns])
@@ -117,8 +137,7 @@ def raw_replay(db: Database, after_seq: int, n: int, sizes: list[int]) -> float:
         dbapi.isolation_level = None
     cur = dbapi.cursor()
     cur.execute(f"SELECT * FROM events WHERE seq > {ph} ORDER BY seq", (after_seq,))
-    events = [tuple(json.dumps(v) if isinstance(v, dict) else v for v in r)
-              for r in cur.fetchall()]
+    events = [tuple(json.dumps(v) if isinstance(v, dict) else v for v in r) for r in cur.fetchall()]
     cur.execute(f"SELECT * FROM tickets ORDER BY id DESC LIMIT {int(n)}")
     tickets = list(reversed(cur.fetchall()))
     cur.execute(f"SELECT * FROM messages ORDER BY id DESC LIMIT {int(4 * n)}")
@@ -128,17 +147,19 @@ def raw_replay(db: Database, after_seq: int, n: int, sizes: list[int]) -> float:
         name: f"INSERT INTO raw_{name} VALUES ({','.join([ph] * len(rows[0]))})"
         for name, rows in (("events", events), ("tickets", tickets), ("messages", messages))
     }
-    upd = (f"UPDATE raw_tickets SET status = {ph}, owning_agent = {ph}, updated_at = {ph} "
-           f"WHERE id = {ph}")
+    upd = (
+        f"UPDATE raw_tickets SET status = {ph}, owning_agent = {ph}, updated_at = {ph} "
+        f"WHERE id = {ph}"
+    )
     per_lifecycle = sum(sizes)
     m = 0
     start = time.perf_counter()
     for i in range(n):
         ticket = tickets[i]
-        chunk = events[i * per_lifecycle:(i + 1) * per_lifecycle]
+        chunk = events[i * per_lifecycle : (i + 1) * per_lifecycle]
         pos = 0
         for size in sizes:
-            part = chunk[pos:pos + size]
+            part = chunk[pos : pos + size]
             pos += size
             if sqlite:
                 cur.execute("BEGIN IMMEDIATE")

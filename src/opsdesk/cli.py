@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -68,8 +68,10 @@ def open_db(*, ready: bool = True) -> Database:
         except DatabaseNotReady as exc:
             fail(str(exc))
         except Exception as exc:  # connection refused, bad URL
-            fail(f"cannot open the database {settings.database_url}: {exc.__class__.__name__}: "
-                 f"{str(exc).splitlines()[0]}; check OPSDESK_DATABASE_URL")
+            fail(
+                f"cannot open the database {settings.database_url}: {exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0]}; check OPSDESK_DATABASE_URL"
+            )
     return db
 
 
@@ -88,8 +90,9 @@ def progress_bar() -> Progress:
 # --- init / serve ---------------------------------------------------------------
 
 
-@app.command(epilog="Example: opsdesk init --model examples/operating-model.yaml "
-             "--admin admin@example.com")
+@app.command(
+    epilog="Example: opsdesk init --model examples/operating-model.yaml --admin admin@example.com"
+)
 def init(
     model: Annotated[Path | None, typer.Option(help="Operating model YAML to apply.")] = None,
     admin: Annotated[str | None, typer.Option(help="E-mail of an admin user to create.")] = None,
@@ -113,7 +116,9 @@ def _create_admin(db: Database, email: str) -> None:
 
     password = secrets.token_urlsafe(12)
     with UnitOfWork(db) as uow:
-        user = service.create_user(uow, name="Administrator", email=email, roles=["admin"], teams=[])
+        user = service.create_user(
+            uow, name="Administrator", email=email, roles=["admin"], teams=[]
+        )
         security.set_password(uow, user.id, password)
         token = security.create_token(uow, user.id, "init")
     out.print(f"admin login: [bold]{email}[/] / password [bold]{password}[/]")
@@ -134,8 +139,10 @@ def serve(
     db = open_db()
     host = host or settings.host
     port = port or settings.port
-    out.print(f"opsdesk serving on [bold]http://{host}:{port}[/] "
-              f"(API under /api/v1, docs at /docs); Ctrl+C stops it")
+    out.print(
+        f"opsdesk serving on [bold]http://{host}:{port}[/] "
+        f"(API under /api/v1, docs at /docs); Ctrl+C stops it"
+    )
     uvicorn.run(create_app(settings, db), host=host, port=port, log_level=settings.log_level)
 
 
@@ -146,8 +153,10 @@ def serve(
 def demo(
     days: Annotated[int, typer.Option(min=1, max=365, help="Days of operations to simulate.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same log.")] = 7,
-    start: Annotated[str | None, typer.Option(help="First simulated day (YYYY-MM-DD); "
-                                              "default: DAYS days before today.")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="First simulated day (YYYY-MM-DD); default: DAYS days before today."),
+    ] = None,
     reset: Annotated[bool, typer.Option(help="Empty the database first.")] = False,
 ) -> None:
     """Build a fictional company from the example model and simulate N days of operations."""
@@ -177,7 +186,9 @@ def demo(
     for key, value in summary.counts().items():
         table.add_row(key, f"{value:,}")
     out.print(table)
-    out.print(f"admin login: [bold]{summary.admin_email}[/] / password [bold]{summary.admin_password}[/]")
+    out.print(
+        f"admin login: [bold]{summary.admin_email}[/] / password [bold]{summary.admin_password}[/]"
+    )
     out.print(f"API token:   [bold]{summary.admin_token}[/]")
 
 
@@ -215,7 +226,9 @@ def verify() -> None:
         bar.update(task, completed=report.events, total=report.events)
     counts = ", ".join(f"{n:,} {k}" for k, n in report.counts.items())
     if report.ok:
-        out.print(f"[green]ok[/]: {report.events:,} events replayed; projections identical ({counts})")
+        out.print(
+            f"[green]ok[/]: {report.events:,} events replayed; projections identical ({counts})"
+        )
         return
     for line in report.differences:
         out.print(line, highlight=False, soft_wrap=True)
@@ -299,8 +312,11 @@ def _apply(db: Database, file: Path, *, author: str) -> None:
 # --- users and tokens -------------------------------------------------------------
 
 
-@user_app.command("create", epilog="Example: opsdesk user create ana@example.com --name 'Ana Lima' "
-                  "--role agent --team billing --password-prompt")
+@user_app.command(
+    "create",
+    epilog="Example: opsdesk user create ana@example.com --name 'Ana Lima' "
+    "--role agent --team billing --password-prompt",
+)
 def user_create(
     email: str,
     name: Annotated[str, typer.Option(help="Display name.")],
@@ -314,17 +330,23 @@ def user_create(
     from opsdesk.store.uow import UnitOfWork
 
     db = open_db()
-    password = typer.prompt("password", hide_input=True, confirmation_prompt=True) \
-        if password_prompt else None
+    password = (
+        typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        if password_prompt
+        else None
+    )
     with errors(), UnitOfWork(db) as uow:
-        user = service.create_user(uow, name=name, email=email, roles=role, teams=team or [],
-                                   skills=skill or [])
+        user = service.create_user(
+            uow, name=name, email=email, roles=role, teams=team or [], skills=skill or []
+        )
         if password:
             security.set_password(uow, user.id, password)
     out.print(f"created user {user.id} <{user.email}>")
 
 
-@token_app.command("create", epilog="Example: opsdesk token create --user admin@example.com --name ci")
+@token_app.command(
+    "create", epilog="Example: opsdesk token create --user admin@example.com --name ci"
+)
 def token_create(
     user: Annotated[str, typer.Option(help="E-mail of the user the token acts as.")],
     name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "api",
@@ -345,15 +367,21 @@ def token_create(
 # --- export -----------------------------------------------------------------------
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     csv = "csv"
     parquet = "parquet"
 
 
-@export_app.command("events", epilog="Example: opsdesk export events --format parquet -o events.parquet")
+@export_app.command(
+    "events", epilog="Example: opsdesk export events --format parquet -o events.parquet"
+)
 def export_events(
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv or parquet.")] = ExportFormat.csv,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default: stdout for csv).")] = None,
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", help="csv or parquet.")
+    ] = ExportFormat.csv,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: stdout for csv).")
+    ] = None,
     after_seq: Annotated[int, typer.Option(help="Only events after this seq.")] = 0,
 ) -> None:
     """Export the event log (seq order) as CSV or Parquet."""

@@ -29,8 +29,18 @@ def run(db: Database | None, *args: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize(
     "command",
-    [["init"], ["serve"], ["demo"], ["verify"], ["model", "check"], ["model", "diff"],
-     ["model", "apply"], ["token", "create"], ["export", "events"], ["user", "create"]],
+    [
+        ["init"],
+        ["serve"],
+        ["demo"],
+        ["verify"],
+        ["model", "check"],
+        ["model", "diff"],
+        ["model", "apply"],
+        ["token", "create"],
+        ["export", "events"],
+        ["user", "create"],
+    ],
 )
 def test_every_help_shows_an_example(command: list[str]) -> None:
     code, output = run(None, *command, "--help")
@@ -65,7 +75,9 @@ def test_model_apply_is_idempotent(db: Database) -> None:
 
 def test_apply_refuses_a_broken_model_and_changes_nothing(db: Database, tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
-    broken.write_text(EXAMPLE.read_text().replace("approver_roles: [ops_lead]", "approver_roles: []"))
+    broken.write_text(
+        EXAMPLE.read_text().replace("approver_roles: [ops_lead]", "approver_roles: []")
+    )
     code, output = run(db, "model", "apply", str(broken))
     assert code == 1 and "nothing was applied" in output
     assert db.current_revision() is not None

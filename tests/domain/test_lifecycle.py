@@ -26,7 +26,9 @@ def event_count(db: Database) -> int:
 
 def test_transition_table_is_the_documented_lifecycle() -> None:
     assert allowed("new", "open") and allowed("open", "pending") and allowed("open", "on_hold")
-    assert allowed("pending", "solved") and allowed("solved", "closed") and allowed("solved", "open")
+    assert (
+        allowed("pending", "solved") and allowed("solved", "closed") and allowed("solved", "open")
+    )
     assert not allowed("new", "solved") and not allowed("closed", "open")
     assert not any(allowed(s, s) for s in STATUSES)
     assert TRANSITIONS["closed"] == frozenset()
@@ -115,9 +117,10 @@ def test_transfer_needs_a_reason_and_moves_ownership(model_db: Database) -> None
 def test_agent_without_permission_is_refused(model_db: Database) -> None:
     auditor = factories.user(model_db, teams=[], roles=["auditor"])
     ticket = factories.ticket(model_db)
-    with pytest.raises(PermissionDenied), UnitOfWork(
-        model_db, actor_kind="user", actor_id=auditor.id
-    ) as uow:
+    with (
+        pytest.raises(PermissionDenied),
+        UnitOfWork(model_db, actor_kind="user", actor_id=auditor.id) as uow,
+    ):
         service.change_priority(uow, ticket.id, "urgent")
 
 
@@ -145,9 +148,10 @@ def test_exceptions_need_an_approver_role_and_expire(model_db: Database) -> None
     ticket = factories.ticket(model_db, request_type="refund")
     with UnitOfWork(model_db, actor_kind="user", actor_id=agent.id) as uow:
         x = service.request_exception(uow, ticket.id, "refund_outside_policy", "42 days late")
-    with pytest.raises(PermissionDenied, match="finance_approver"), UnitOfWork(
-        model_db, actor_kind="user", actor_id=agent.id
-    ) as uow:
+    with (
+        pytest.raises(PermissionDenied, match="finance_approver"),
+        UnitOfWork(model_db, actor_kind="user", actor_id=agent.id) as uow,
+    ):
         service.decide_exception(uow, x.id, approve=True)
     with UnitOfWork(model_db, actor_kind="user", actor_id=approver.id) as uow:
         decided = service.decide_exception(uow, x.id, approve=True, note="loyal customer")
@@ -160,3 +164,30 @@ def test_exceptions_need_an_approver_role_and_expire(model_db: Database) -> None
     other = factories.ticket(model_db, request_type="account_access")
     with pytest.raises(DomainError, match="not allowed"), UnitOfWork(model_db) as uow:
         service.request_exception(uow, other.id, "refund_outside_policy", "x")
+
+
+def test_model_that_drops_a_role_in_use_is_refused(model_db: Database) -> None:
+    from opsdesk.desk.models import apply_model_text
+    from opsdesk.model import example_model_path
+
+    factories.user(model_db, teams=["billing"], roles=["qa_analyst"])
+    text = example_model_path().read_text()
+    start = text.index("  - id: qa_analyst")
+    end = text.index("  - id: finance_approver")
+    with pytest.raises(DomainError, match="qa_analyst"), UnitOfWork(model_db) as uow:
+        apply_model_text(uow, text[:start] + text[end:], filename="m.yaml", author="t")
+
+
+def test_csat_needs_a_write_permission(model_db: Database) -> None:
+    auditor = factories.user(model_db, teams=[], roles=["auditor"])
+    agent = factories.user(model_db, teams=["billing"])
+    ticket = factories.ticket(model_db)
+    with UnitOfWork(model_db, actor_kind="user", actor_id=agent.id) as uow:
+        service.accept_ticket(uow, ticket.id)
+        service.change_status(uow, ticket.id, "solved")
+    with pytest.raises(PermissionDenied), UnitOfWork(
+        model_db, actor_kind="user", actor_id=auditor.id
+    ) as uow:
+        service.record_csat(uow, ticket.id, 5)
+    with UnitOfWork(model_db, actor_kind="customer", actor_id=ticket.customer_id) as uow:
+        assert service.record_csat(uow, ticket.id, 4).csat_score == 4

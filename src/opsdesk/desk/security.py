@@ -16,7 +16,7 @@ from opsdesk.domain.state import UserState
 from opsdesk.store import tables as t
 from opsdesk.store.uow import UnitOfWork, user_from_row
 
-TOKEN_PREFIX = "odk_"
+TOKEN_PREFIX = "odk_"  # noqa: S105 (a label, not a secret)
 _hasher = PasswordHasher()
 
 

@@ -34,8 +34,9 @@ def create_customer(
         owner = uow.handle_owner(*key)
         if owner is not None:
             taken[key] = owner
-    events = uow.append(cmd.create_customer(uow.context(), name=name, tier=tier, handles=handles,
-                                            taken=taken))
+    events = uow.append(
+        cmd.create_customer(uow.context(), name=name, tier=tier, handles=handles, taken=taken)
+    )
     return uow.projection.customers[events[0].customer_id]  # type: ignore[index]
 
 
@@ -82,8 +83,15 @@ def create_user(
 ) -> UserState:
     taken = uow.user_by_email(email) is not None
     events = uow.append(
-        cmd.create_user(uow.context(), name=name, email=email, roles=roles, teams=teams,
-                        skills=skills, email_taken=taken)
+        cmd.create_user(
+            uow.context(),
+            name=name,
+            email=email,
+            roles=roles,
+            teams=teams,
+            skills=skills,
+            email_taken=taken,
+        )
     )
     return uow.projection.users[events[0].payload["user_id"]]
 
@@ -133,9 +141,16 @@ def create_ticket(
     previous = uow.ticket(follow_up_of) if follow_up_of is not None else None
     events = uow.append(
         cmd.create_ticket(
-            uow.context(), customer=customer, subject=subject, channel=channel,
-            priority=priority, request_type=request_type, tags=tags, body=body,
-            author_kind=author_kind, follow_up_of=previous,
+            uow.context(),
+            customer=customer,
+            subject=subject,
+            channel=channel,
+            priority=priority,
+            request_type=request_type,
+            tags=tags,
+            body=body,
+            author_kind=author_kind,
+            follow_up_of=previous,
         )
     )
     return uow.projection.tickets[events[0].ticket_id]  # type: ignore[index]
@@ -219,8 +234,13 @@ def add_message(
         author_id = ticket.customer_id
     uow.append(
         cmd.add_message(
-            uow.context(), ticket, body=body, visibility=visibility,
-            author_kind=author_kind, author_id=author_id, channel=channel,
+            uow.context(),
+            ticket,
+            body=body,
+            visibility=visibility,
+            author_kind=author_kind,
+            author_id=author_id,
+            channel=channel,
         )
     )
     return ticket
@@ -252,8 +272,9 @@ def decide_exception(
         raise DomainError("exceptions are decided by a person holding an approver role")
     ticket = uow.ticket(x.ticket_id)
     uow.append(
-        cmd.decide_exception(uow.context(), x, ticket, uow.user(uow.actor_id),
-                             approve=approve, note=note)
+        cmd.decide_exception(
+            uow.context(), x, ticket, uow.user(uow.actor_id), approve=approve, note=note
+        )
     )
     return x
 

@@ -53,7 +53,9 @@ class Context:
             return
         if self.actor is None or not self.actor.active:
             raise PermissionDenied("the acting user is unknown or deactivated")
-        granted = self.model.permissions_for(self.actor.roles)
+        # a role the model in force no longer defines grants nothing
+        known = {role.id for role in self.model.roles}
+        granted = self.model.permissions_for([r for r in self.actor.roles if r in known])
         if permission not in granted and "*" not in granted:
             raise PermissionDenied(
                 f"user {self.actor.id} lacks the permission {permission!r}; "
@@ -174,7 +176,9 @@ def add_handle(
     ctx.require("customers.write")
     key = _handle(kind, value)
     if customer.merged_into is not None:
-        raise Conflict(f"customer {customer.id} was merged into {customer.merged_into}; use that one")
+        raise Conflict(
+            f"customer {customer.id} was merged into {customer.merged_into}; use that one"
+        )
     if owner is not None:
         if owner == customer.id:
             return []
@@ -214,14 +218,20 @@ def _check_user_refs(
     known_teams = {t.id for t in model.teams}
     for role in roles:
         if role not in known_roles:
-            raise DomainError(f"unknown role {role!r}; the operating model defines {sorted(known_roles)}")
+            raise DomainError(
+                f"unknown role {role!r}; the operating model defines {sorted(known_roles)}"
+            )
     for team in teams:
         if team not in known_teams:
-            raise DomainError(f"unknown team {team!r}; the operating model defines {sorted(known_teams)}")
+            raise DomainError(
+                f"unknown team {team!r}; the operating model defines {sorted(known_teams)}"
+            )
     if model.skills:
         for skill in skills:
             if skill not in model.skills:
-                raise DomainError(f"unknown skill {skill!r}; declare it under `skills:` in the model")
+                raise DomainError(
+                    f"unknown skill {skill!r}; declare it under `skills:` in the model"
+                )
 
 
 def create_user(
@@ -284,7 +294,7 @@ def change_user(
                 f"user {user.id} still owns tickets of {', '.join(orphaned)}; "
                 "transfer them before removing the user from the team"
             )
-    payload = ev.UserChanged(user_id=user.id, field=field, before=before, after=after)  # type: ignore[arg-type]
+    payload = ev.UserChanged(user_id=user.id, field=field, before=before, after=after)
     return [new_event("user.changed", payload)]
 
 
@@ -307,7 +317,7 @@ def credentials_changed(
     ctx: Context, user: UserState, what: str, token_id: int | None = None
 ) -> list[NewEvent]:
     """Record (without the secret) that a password or token changed."""
-    payload = ev.UserCredentialsChanged(user_id=user.id, what=what, token_id=token_id)  # type: ignore[arg-type]
+    payload = ev.UserCredentialsChanged(user_id=user.id, what=what, token_id=token_id)
     return [new_event("user.credentials_changed", payload)]
 
 
@@ -363,7 +373,9 @@ def create_ticket(
         )
     if body is not None:
         out.append(
-            _message(ctx, ticket_id, customer.id, "public", author_kind, None, created.channel, body)
+            _message(
+                ctx, ticket_id, customer.id, "public", author_kind, None, created.channel, body
+            )
         )
     return out
 
@@ -400,7 +412,9 @@ def triage_ticket(
         before_team=ticket.owning_team,
         rule=rule,
     )
-    return [new_event("ticket.triaged", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+    return [
+        new_event("ticket.triaged", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)
+    ]
 
 
 def accept_ticket(ctx: Context, ticket: TicketState, agent: UserState) -> list[NewEvent]:
@@ -408,7 +422,9 @@ def accept_ticket(ctx: Context, ticket: TicketState, agent: UserState) -> list[N
     ctx.require("tickets.write")
     _open_ticket(ticket)
     if ticket.owning_team is None:
-        raise OwnershipViolation(f"ticket {ticket.id} is not triaged yet; set its request type first")
+        raise OwnershipViolation(
+            f"ticket {ticket.id} is not triaged yet; set its request type first"
+        )
     if ticket.owning_agent is not None:
         if ticket.owning_agent == agent.id:
             return []
@@ -450,12 +466,16 @@ def change_status(
     if not allowed(ticket.status, after):
         raise InvalidTransition(
             f"ticket {ticket.id} cannot go from {ticket.status} to {after}"
-            + (f"; from {ticket.status} it can go to "
-               + ", ".join(sorted(_next(ticket.status))) if _next(ticket.status) else
-               "; closed tickets are final, open a follow-up ticket")
+            + (
+                f"; from {ticket.status} it can go to " + ", ".join(sorted(_next(ticket.status)))
+                if _next(ticket.status)
+                else "; closed tickets are final, open a follow-up ticket"
+            )
         )
     if ticket.owning_team is None:
-        raise OwnershipViolation(f"ticket {ticket.id} is not triaged yet; set its request type first")
+        raise OwnershipViolation(
+            f"ticket {ticket.id} is not triaged yet; set its request type first"
+        )
     if after == "solved" and ticket.owning_agent is None:
         raise OwnershipViolation(
             f"ticket {ticket.id} has no owning agent; an agent must accept it before solving"
@@ -479,7 +499,11 @@ def change_priority(
     if after == ticket.priority:
         return []
     payload = ev.TicketPriorityChanged(before=ticket.priority, after=after, reason=reason.strip())
-    return [new_event("ticket.priority_changed", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+    return [
+        new_event(
+            "ticket.priority_changed", payload, ticket_id=ticket.id, customer_id=ticket.customer_id
+        )
+    ]
 
 
 def transfer_ticket(
@@ -500,7 +524,9 @@ def transfer_ticket(
     reason = _text(reason, "transfer reason", 1000)
     team = to_team or ticket.owning_team
     if team is None:
-        raise OwnershipViolation(f"ticket {ticket.id} has no team yet; name the team to transfer to")
+        raise OwnershipViolation(
+            f"ticket {ticket.id} has no team yet; name the team to transfer to"
+        )
     if team not in {t.id for t in ctx.model.teams}:
         raise DomainError(f"unknown team {team!r}")
     if to_agent is not None:
@@ -519,7 +545,11 @@ def transfer_ticket(
         to_agent=agent_id,
         reason=reason,
     )
-    out = [new_event("ticket.transferred", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+    out = [
+        new_event(
+            "ticket.transferred", payload, ticket_id=ticket.id, customer_id=ticket.customer_id
+        )
+    ]
     return out
 
 
@@ -535,7 +565,11 @@ def change_tags(
     if not added and not removed:
         return []
     payload = ev.TicketTagsChanged(added=added, removed=removed)
-    return [new_event("ticket.tags_changed", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+    return [
+        new_event(
+            "ticket.tags_changed", payload, ticket_id=ticket.id, customer_id=ticket.customer_id
+        )
+    ]
 
 
 def _message(
@@ -556,8 +590,8 @@ def _message(
         raise DomainError("customers cannot write internal notes")
     payload = ev.MessageAdded(
         message_id=ctx.ids.next_id("message"),
-        visibility=visibility,  # type: ignore[arg-type]
-        author_kind=author_kind,  # type: ignore[arg-type]
+        visibility=visibility,
+        author_kind=author_kind,
         author_id=author_id,
         channel=_channel(channel),
         body=_text(body, "message body", MAX_BODY),
@@ -583,8 +617,14 @@ def add_message(
     _open_ticket(ticket)
     out = [
         _message(
-            ctx, ticket.id, ticket.customer_id, visibility, author_kind, author_id,
-            channel or ticket.channel, body,
+            ctx,
+            ticket.id,
+            ticket.customer_id,
+            visibility,
+            author_kind,
+            author_id,
+            channel or ticket.channel,
+            body,
         )
     ]
     if author_kind == "customer":
@@ -597,12 +637,17 @@ def add_message(
 
 def record_csat(ctx: Context, ticket: TicketState, score: int, comment: str = "") -> list[NewEvent]:
     """The customer's rating (1-5) of a solved or closed ticket."""
+    ctx.require("tickets.write")
     if ticket.status not in ("solved", "closed"):
         raise InvalidTransition(f"ticket {ticket.id} is {ticket.status}; CSAT follows a solve")
     if not 1 <= score <= 5:
         raise DomainError("a CSAT score is between 1 and 5")
     payload = ev.TicketCsatReceived(score=score, comment=comment.strip()[:2000])
-    return [new_event("ticket.csat_received", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+    return [
+        new_event(
+            "ticket.csat_received", payload, ticket_id=ticket.id, customer_id=ticket.customer_id
+        )
+    ]
 
 
 # --- exceptions --------------------------------------------------------------
@@ -631,7 +676,11 @@ def request_exception(
         reason=_text(reason, "exception reason", 2000),
         requested_by=ctx.actor.id if ctx.actor else None,
     )
-    return [new_event("exception.requested", payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]
+    return [
+        new_event(
+            "exception.requested", payload, ticket_id=ticket.id, customer_id=ticket.customer_id
+        )
+    ]
 
 
 def decide_exception(
@@ -644,7 +693,13 @@ def decide_exception(
     note: str = "",
 ) -> list[NewEvent]:
     """Approve or deny; only a holder of one of the type's approver roles may."""
-    xtype = ctx.model.exception_type(exception.exception_type)
+    _open_ticket(ticket)
+    try:
+        xtype = ctx.model.exception_type(exception.exception_type)
+    except KeyError:
+        raise DomainError(
+            f"exception type {exception.exception_type!r} is not in the model in force"
+        ) from None
     if not decider.active or not set(decider.roles) & set(xtype.approver_roles):
         raise PermissionDenied(
             f"only a holder of {', '.join(xtype.approver_roles)} may decide a "
@@ -690,9 +745,7 @@ def expire_exceptions(
     return out
 
 
-def apply_model(
-    *, version: str, name: str, author: str, previous: str | None
-) -> list[NewEvent]:
+def apply_model(*, version: str, name: str, author: str, previous: str | None) -> list[NewEvent]:
     """Record that a new operating model version came into force."""
     payload = ev.ModelApplied(version=version, name=name, author=author, previous_version=previous)
     return [new_event("model.applied", payload)]

@@ -180,36 +180,141 @@ class ModelApplied(_Payload):
 class EventSpec:
     """One declared event type."""
 
-    type: str
+    name: str
     payload: type[BaseModel]
     meaning: str
     subject: Literal["ticket", "customer", "user", "exception", "model"]
 
 
 VOCABULARY: dict[str, EventSpec] = {
-    spec.type: spec
+    spec.name: spec
     for spec in (
-        EventSpec("customer.created", CustomerCreated, "A customer identity was created with its first channel handles.", "customer"),
-        EventSpec("customer.handle_added", CustomerHandleAdded, "A channel handle (e-mail, phone, chat id, external id) was attached to a customer.", "customer"),
-        EventSpec("customer.merged", CustomerMerged, "Two customers were found to be one; the source's handles move to the target and both histories are kept.", "customer"),
-        EventSpec("user.created", UserCreated, "An agent, lead or admin account was created with roles, teams and skills.", "user"),
-        EventSpec("user.changed", UserChanged, "A user's roles, teams, skills or name changed (before and after).", "user"),
-        EventSpec("user.deactivated", UserDeactivated, "A user can no longer sign in or own tickets.", "user"),
-        EventSpec("user.credentials_changed", UserCredentialsChanged, "A password was set or an API token created or revoked (secrets never appear in the log).", "user"),
-        EventSpec("ticket.created", TicketCreated, "A ticket was opened by a customer, an agent, a bot or an integration.", "ticket"),
-        EventSpec("ticket.triaged", TicketTriaged, "The ticket's request type was set, giving it an owning team (before and after).", "ticket"),
-        EventSpec("ticket.accepted", TicketAccepted, "An agent of the owning team accepted the ticket and now owns it.", "ticket"),
-        EventSpec("ticket.status_changed", TicketStatusChanged, "A lifecycle move (new, open, pending, on_hold, solved, closed); solved -> open is a reopen.", "ticket"),
-        EventSpec("ticket.priority_changed", TicketPriorityChanged, "The ticket's priority changed (before and after).", "ticket"),
-        EventSpec("ticket.transferred", TicketTransferred, "Ownership moved explicitly to another team and/or agent, with a reason.", "ticket"),
-        EventSpec("ticket.tags_changed", TicketTagsChanged, "Tags were added to or removed from the ticket.", "ticket"),
-        EventSpec("ticket.csat_received", TicketCsatReceived, "The customer rated the resolution (1-5).", "ticket"),
-        EventSpec("message.added", MessageAdded, "A public reply or internal note by a customer, agent, bot or the system.", "ticket"),
-        EventSpec("exception.requested", ExceptionRequested, "An exception of a declared type was requested on a ticket, with a reason.", "exception"),
-        EventSpec("exception.approved", ExceptionDecided, "A holder of an approver role approved the exception; it expires at expires_at.", "exception"),
-        EventSpec("exception.denied", ExceptionDecided, "A holder of an approver role denied the exception.", "exception"),
-        EventSpec("exception.expired", ExceptionExpired, "An approved exception passed its maximum duration, or a request went undecided past it.", "exception"),
-        EventSpec("model.applied", ModelApplied, "A new version of the operating model came into force.", "model"),
+        EventSpec(
+            "customer.created",
+            CustomerCreated,
+            "A customer identity was created with its first channel handles.",
+            "customer",
+        ),
+        EventSpec(
+            "customer.handle_added",
+            CustomerHandleAdded,
+            "A channel handle (e-mail, phone, chat id, external id) was attached to a customer.",
+            "customer",
+        ),
+        EventSpec(
+            "customer.merged",
+            CustomerMerged,
+            "Two customers were found to be one; the source's handles move to the target and both histories are kept.",
+            "customer",
+        ),
+        EventSpec(
+            "user.created",
+            UserCreated,
+            "An agent, lead or admin account was created with roles, teams and skills.",
+            "user",
+        ),
+        EventSpec(
+            "user.changed",
+            UserChanged,
+            "A user's roles, teams, skills or name changed (before and after).",
+            "user",
+        ),
+        EventSpec(
+            "user.deactivated",
+            UserDeactivated,
+            "A user can no longer sign in or own tickets.",
+            "user",
+        ),
+        EventSpec(
+            "user.credentials_changed",
+            UserCredentialsChanged,
+            "A password was set or an API token created or revoked (secrets never appear in the log).",
+            "user",
+        ),
+        EventSpec(
+            "ticket.created",
+            TicketCreated,
+            "A ticket was opened by a customer, an agent, a bot or an integration.",
+            "ticket",
+        ),
+        EventSpec(
+            "ticket.triaged",
+            TicketTriaged,
+            "The ticket's request type was set, giving it an owning team (before and after).",
+            "ticket",
+        ),
+        EventSpec(
+            "ticket.accepted",
+            TicketAccepted,
+            "An agent of the owning team accepted the ticket and now owns it.",
+            "ticket",
+        ),
+        EventSpec(
+            "ticket.status_changed",
+            TicketStatusChanged,
+            "A lifecycle move (new, open, pending, on_hold, solved, closed); solved -> open is a reopen.",
+            "ticket",
+        ),
+        EventSpec(
+            "ticket.priority_changed",
+            TicketPriorityChanged,
+            "The ticket's priority changed (before and after).",
+            "ticket",
+        ),
+        EventSpec(
+            "ticket.transferred",
+            TicketTransferred,
+            "Ownership moved explicitly to another team and/or agent, with a reason.",
+            "ticket",
+        ),
+        EventSpec(
+            "ticket.tags_changed",
+            TicketTagsChanged,
+            "Tags were added to or removed from the ticket.",
+            "ticket",
+        ),
+        EventSpec(
+            "ticket.csat_received",
+            TicketCsatReceived,
+            "The customer rated the resolution (1-5).",
+            "ticket",
+        ),
+        EventSpec(
+            "message.added",
+            MessageAdded,
+            "A public reply or internal note by a customer, agent, bot or the system.",
+            "ticket",
+        ),
+        EventSpec(
+            "exception.requested",
+            ExceptionRequested,
+            "An exception of a declared type was requested on a ticket, with a reason.",
+            "exception",
+        ),
+        EventSpec(
+            "exception.approved",
+            ExceptionDecided,
+            "A holder of an approver role approved the exception; it expires at expires_at.",
+            "exception",
+        ),
+        EventSpec(
+            "exception.denied",
+            ExceptionDecided,
+            "A holder of an approver role denied the exception.",
+            "exception",
+        ),
+        EventSpec(
+            "exception.expired",
+            ExceptionExpired,
+            "An approved exception passed its maximum duration, or a request went undecided past it.",
+            "exception",
+        ),
+        EventSpec(
+            "model.applied",
+            ModelApplied,
+            "A new version of the operating model came into force.",
+            "model",
+        ),
     )
 }
 
@@ -280,11 +385,11 @@ def render_vocabulary_markdown() -> str:
         "|---|---|",
     ]
     for spec in VOCABULARY.values():
-        lines.append(f"| `{spec.type}` | {spec.meaning} |")
+        lines.append(f"| `{spec.name}` | {spec.meaning} |")
     lines.append("")
     lines.append("## Payloads")
     for spec in VOCABULARY.values():
-        lines += ["", f"### `{spec.type}`", "", "| field | type | required |", "|---|---|---|"]
+        lines += ["", f"### `{spec.name}`", "", "| field | type | required |", "|---|---|---|"]
         schema = spec.payload.model_json_schema()
         required = set(schema.get("required", []))
         for name, prop in schema.get("properties", {}).items():
@@ -303,7 +408,7 @@ def _type_of(prop: dict[str, Any]) -> str:
     if prop.get("type") == "array":
         return f"list of {_type_of(prop.get('items', {}))}"
     if "$ref" in prop:
-        return prop["$ref"].rsplit("/", 1)[-1]
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
     if prop.get("format") == "date-time":
         return "datetime"
     return str(prop.get("type", "any"))

@@ -8,8 +8,8 @@ for live writes (load rows, apply the new events, write the touched rows) and fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from opsdesk.domain.events import Event

@@ -26,6 +26,11 @@ class DatabaseNotReady(Exception):
     """The database is missing or not at the latest migration."""
 
 
+# Writers leave WAL checkpoints (which fsync) to a background thread when one runs; this
+# automatic checkpoint is the safety net that bounds the WAL when none does.
+WAL_AUTOCHECKPOINT_PAGES = 16_384
+
+
 def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
     """An engine for ``url``; SQLite gets WAL mode and explicit BEGIN IMMEDIATE writes."""
     parsed = make_url(url)
@@ -44,6 +49,7 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -139,5 +145,39 @@ class Database:
             version = conn.execute(select(t.log_head.c.model_version)).scalar()
             return version or "", self.model(conn, version)
 
+    # --- SQLite checkpoints ---------------------------------------------------------
+
+    def start_checkpointer(self, interval: float = 0.5) -> None:
+        """Checkpoint the SQLite WAL from a background thread, so the fsync a checkpoint
+        needs happens off the write path (long-running processes: serve, demo, workers)."""
+        if self.dialect != "sqlite" or getattr(self, "_checkpointer", None) is not None:
+            return
+        stop = threading.Event()
+        database = self.engine.url.database
+
+        def run() -> None:
+            import sqlite3
+
+            conn = sqlite3.connect(database or ":memory:", isolation_level=None)
+            try:
+                while not stop.wait(interval):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+
+        thread = threading.Thread(target=run, name="opsdesk-wal-checkpoint", daemon=True)
+        self._checkpointer: tuple[threading.Thread, threading.Event] | None = (thread, stop)
+        thread.start()
+
+    def stop_checkpointer(self) -> None:
+        checkpointer = getattr(self, "_checkpointer", None)
+        if checkpointer is not None:
+            thread, stop = checkpointer
+            stop.set()
+            thread.join(timeout=10)
+            self._checkpointer = None
+
     def dispose(self) -> None:
+        self.stop_checkpointer()
         self.engine.dispose()

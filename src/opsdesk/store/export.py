@@ -13,21 +13,32 @@ from sqlalchemy import Connection, select
 
 from opsdesk.store import tables as t
 
-EVENT_COLUMNS = ["seq", "at", "type", "ticket_id", "customer_id", "actor_kind", "actor_id",
-                 "model_version", "payload"]
+EVENT_COLUMNS = [
+    "seq",
+    "at",
+    "type",
+    "ticket_id",
+    "customer_id",
+    "actor_kind",
+    "actor_id",
+    "model_version",
+    "payload",
+]
 BATCH = 50_000
 
-SCHEMA = pa.schema([
-    ("seq", pa.int64()),
-    ("at", pa.timestamp("us", tz="UTC")),
-    ("type", pa.string()),
-    ("ticket_id", pa.int64()),
-    ("customer_id", pa.int64()),
-    ("actor_kind", pa.string()),
-    ("actor_id", pa.int64()),
-    ("model_version", pa.string()),
-    ("payload", pa.string()),
-])
+SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("at", pa.timestamp("us", tz="UTC")),
+        ("type", pa.string()),
+        ("ticket_id", pa.int64()),
+        ("customer_id", pa.int64()),
+        ("actor_kind", pa.string()),
+        ("actor_id", pa.int64()),
+        ("model_version", pa.string()),
+        ("payload", pa.string()),
+    ]
+)
 
 
 def event_batches(conn: Connection, *, after_seq: int = 0) -> Iterator[list[list[Any]]]:
@@ -37,8 +48,17 @@ def event_batches(conn: Connection, *, after_seq: int = 0) -> Iterator[list[list
     )
     for part in result.partitions():
         yield [
-            [r.seq, r.at.isoformat(), r.type, r.ticket_id, r.customer_id, r.actor_kind,
-             r.actor_id, r.model_version, json.dumps(r.payload, sort_keys=True)]
+            [
+                r.seq,
+                r.at.isoformat(),
+                r.type,
+                r.ticket_id,
+                r.customer_id,
+                r.actor_kind,
+                r.actor_id,
+                r.model_version,
+                json.dumps(r.payload, sort_keys=True),
+            ]
             for r in part
         ]
 

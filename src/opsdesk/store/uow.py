@@ -7,12 +7,13 @@ Every write goes through :meth:`UnitOfWork.append`; nothing else inserts into
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from opsdesk.domain.commands import Context, check_ownership
 from opsdesk.domain.errors import NotFound
@@ -29,33 +30,27 @@ from opsdesk.domain.state import (
 from opsdesk.model import OperatingModel
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
+from opsdesk.store.fastpath import statements
 
 TICKET_COLUMNS = [c.name for c in t.tickets.columns]
 EVENT_FIELDS = list(Event.__slots__)
 
 
-# Statements are built once: SQLAlchemy then reuses their compiled form, which keeps a
-# command down to a few hundred microseconds.
-def _by_id(table: Table) -> Any:
-    return select(table).where(table.c.id == bindparam("id_"))
-
-
-def _update_by_id(table: Table) -> Any:
-    return update(table).where(table.c.id == bindparam("id_"))
-
-
-_LOCK_HEAD = (
-    select(t.log_head.c.last_seq, t.log_head.c.model_version, t.log_head.c.counters)
-    .where(t.log_head.c.id == 1)
-    .with_for_update()
-)
-_UPDATE_HEAD = update(t.log_head).where(t.log_head.c.id == 1)
-_INSERT_EVENTS = insert(t.events)
-_SELECT = {name: _by_id(getattr(t, name)) for name in ("tickets", "customers", "users", "exceptions")}
-_UPDATE = {name: _update_by_id(getattr(t, name)) for name in ("tickets", "customers", "users", "exceptions")}
-_INSERT = {name: insert(getattr(t, name)) for name in ("tickets", "customers", "users", "exceptions", "messages", "customer_handles", "ticket_tags")}
+# The rare statements are built once so SQLAlchemy reuses their compiled form; the hot
+# ones go through opsdesk.store.fastpath.
+_LOCK_HEAD_SQL = {
+    True: "SELECT last_seq, model_version, counters FROM log_head WHERE id = 1",
+    False: "SELECT last_seq, model_version, counters FROM log_head WHERE id = 1 FOR UPDATE",
+}
+_UPDATE_HEAD_SQL = {
+    True: "UPDATE log_head SET last_seq = ?, model_version = ?, counters = ? WHERE id = 1",
+    False: "UPDATE log_head SET last_seq = %s, model_version = %s, counters = %s::json "
+    "WHERE id = 1",
+}
+_INSERT = {name: insert(getattr(t, name)) for name in ("customer_handles", "ticket_tags")}
 _SELECT_HANDLE = select(t.customer_handles).where(
-    t.customer_handles.c.kind == bindparam("kind_"), t.customer_handles.c.value == bindparam("value_")
+    t.customer_handles.c.kind == bindparam("kind_"),
+    t.customer_handles.c.value == bindparam("value_"),
 )
 _SELECT_HANDLES_OF = select(t.customer_handles).where(
     t.customer_handles.c.customer_id == bindparam("customer_id_")
@@ -146,17 +141,23 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.conn = self.db.engine.connect()
         self._tx = self.conn.begin()
+        self._sql = statements(self.db.dialect)
+        self._sqlite = self.db.dialect == "sqlite"
         try:
+            self._cur: Any = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             # lock the log head first: serialises writers so seq stays gapless, ids are
             # handed out once and the model version read here is the one in force
-            head = self.conn.execute(_LOCK_HEAD).one()
+            self._cur.execute(_LOCK_HEAD_SQL[self._sqlite])
+            last_seq, model_version, counters = self._cur.fetchone()
         except BaseException:
             self._tx.rollback()
             self.conn.close()
             raise
-        self.last_seq: int = head.last_seq
-        self.model_version: str | None = head.model_version
-        self._counters: dict[str, int] = dict(head.counters or {})
+        self.last_seq: int = last_seq
+        self.model_version: str | None = model_version
+        self._counters: dict[str, int] = dict(
+            (json.loads(counters) if isinstance(counters, str) else counters) or {}
+        )
         self._head = (self.last_seq, self.model_version, dict(self._counters))
         return self
 
@@ -170,13 +171,10 @@ class UnitOfWork:
             if exc_type is None:
                 self.flush()
                 if (self.last_seq, self.model_version, self._counters) != self._head:
-                    self.conn.execute(
-                        _UPDATE_HEAD,
-                        {
-                            "last_seq": self.last_seq,
-                            "model_version": self.model_version,
-                            "counters": self._counters,
-                        },
+                    counters = json.dumps(self._counters)
+                    self._cur.execute(
+                        _UPDATE_HEAD_SQL[self._sqlite],
+                        (self.last_seq, self.model_version, counters),
                     )
                 self._tx.commit()
             else:
@@ -226,10 +224,11 @@ class UnitOfWork:
         p = self.projection
         if ticket_id in p.tickets:
             return p.tickets[ticket_id]
-        row = self.conn.execute(_SELECT["tickets"], {"id_": ticket_id}).first()
+        row = self._fetch("tickets", ticket_id)
         if row is None:
             raise NotFound(f"ticket {ticket_id} does not exist")
-        ticket = ticket_from_row(row)
+        row["tags"] = tuple(row["tags"])
+        ticket = TicketState(**row)
         p.tickets[ticket_id] = ticket
         self._tags[ticket_id] = ticket.tags
         self._loaded[("tickets", ticket_id)] = ticket_row(ticket)
@@ -239,10 +238,10 @@ class UnitOfWork:
         p = self.projection
         if customer_id in p.customers:
             return p.customers[customer_id]
-        row = self.conn.execute(_SELECT["customers"], {"id_": customer_id}).first()
+        row = self._fetch("customers", customer_id)
         if row is None:
             raise NotFound(f"customer {customer_id} does not exist")
-        p.customers[customer_id] = customer_from_row(row)
+        p.customers[customer_id] = CustomerState(**row)
         return p.customers[customer_id]
 
     def customer_handles(self, customer_id: int) -> list[tuple[str, str]]:
@@ -267,10 +266,12 @@ class UnitOfWork:
         p = self.projection
         if user_id in p.users:
             return p.users[user_id]
-        row = self.conn.execute(_SELECT["users"], {"id_": user_id}).first()
+        row = self._fetch("users", user_id)
         if row is None:
             raise NotFound(f"user {user_id} does not exist")
-        p.users[user_id] = user_from_row(row)
+        for key in ("roles", "teams", "skills"):
+            row[key] = tuple(row[key])
+        p.users[user_id] = UserState(**row)
         return p.users[user_id]
 
     def user_by_email(self, email: str) -> UserState | None:
@@ -284,11 +285,17 @@ class UnitOfWork:
         p = self.projection
         if exception_id in p.exceptions:
             return p.exceptions[exception_id]
-        row = self.conn.execute(_SELECT["exceptions"], {"id_": exception_id}).first()
+        row = self._fetch("exceptions", exception_id)
         if row is None:
             raise NotFound(f"exception {exception_id} does not exist")
-        p.exceptions[exception_id] = exception_from_row(row)
+        p.exceptions[exception_id] = ExceptionState(**row)
         return p.exceptions[exception_id]
+
+    def _fetch(self, table: str, row_id: int) -> dict[str, Any] | None:
+        sql = self._sql[table]
+        self._cur.execute(sql.select_by_id, {"id": row_id})
+        row = self._cur.fetchone()
+        return None if row is None else sql.decode(row)
 
     # --- appending ------------------------------------------------------------------
 
@@ -303,8 +310,17 @@ class UnitOfWork:
         for ne in new_events:
             self.last_seq += 1
             stored.append(
-                Event(self.last_seq, at, ne.type, ne.ticket_id, ne.customer_id,
-                      self.actor_kind, self.actor_id, self.model_version, ne.payload)
+                Event(
+                    self.last_seq,
+                    at,
+                    ne.type,
+                    ne.ticket_id,
+                    ne.customer_id,
+                    self.actor_kind,
+                    self.actor_id,
+                    self.model_version,
+                    ne.payload,
+                )
             )
         p = self.projection
         for e in stored:
@@ -326,9 +342,13 @@ class UnitOfWork:
         """Write the pending events and every row they changed. Call before reading the
         tables directly with SQL inside this unit of work."""
         if self._pending:
-            self.conn.execute(
-                _INSERT_EVENTS,
-                [dict(zip(EVENT_FIELDS, _event_tuple(e), strict=True)) for e in self._pending],
+            sql = self._sql["events"]
+            self._cur.executemany(
+                sql.insert,
+                [
+                    sql.params(dict(zip(EVENT_FIELDS, _event_tuple(e), strict=True)))
+                    for e in self._pending
+                ],
             )
             self._pending = []
         p = self.projection
@@ -359,22 +379,25 @@ class UnitOfWork:
             elif kind == "exception":
                 self._write("exceptions", as_dict(p.exceptions[key]), is_new)  # type: ignore[index]
         if new_messages:
-            self.conn.execute(_INSERT["messages"], new_messages)
+            sql = self._sql["messages"]
+            self._cur.executemany(sql.insert, [sql.params(m) for m in new_messages])
         p.dirty.clear()
         p.new.clear()
 
     def _write(self, table: str, row: dict[str, Any], is_new: bool) -> None:
+        sql = self._sql[table]
         if is_new:
-            self.conn.execute(_INSERT[table], row)
+            self._cur.execute(sql.insert, sql.params(row))
             self._loaded[(table, row["id"])] = row
             return
         before = self._loaded.get((table, row["id"]))
         # only the changed columns: untouched indexes then stay untouched on disk
         changed = {k: v for k, v in row.items() if before is None or before[k] != v}
+        changed.pop("id", None)
         if changed:
-            changed["id_"] = row["id"]
-            changed.pop("id", None)
-            self.conn.execute(_UPDATE[table], changed)
+            self._cur.execute(
+                sql.update_sql(list(changed)), sql.params({**changed, "id": row["id"]})
+            )
             self._loaded[(table, row["id"])] = row
 
     def _write_ticket(self, ticket: TicketState, is_new: bool) -> None:
@@ -392,8 +415,17 @@ class UnitOfWork:
 
 
 def _event_tuple(e: Event) -> tuple[Any, ...]:
-    return (e.seq, e.at, e.type, e.ticket_id, e.customer_id, e.actor_kind, e.actor_id,
-            e.model_version, e.payload)
+    return (
+        e.seq,
+        e.at,
+        e.type,
+        e.ticket_id,
+        e.customer_id,
+        e.actor_kind,
+        e.actor_id,
+        e.model_version,
+        e.payload,
+    )
 
 
 def rows_to_states(rows: Iterable[Any]) -> list[TicketState]:

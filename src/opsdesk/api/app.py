@@ -1,0 +1,80 @@
+"""The FastAPI application factory. Nothing is configured or connected at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from opsdesk.api import schemas
+from opsdesk.api.problems import install_problem_handlers, problem_responses
+from opsdesk.api.routes import customers, events, exceptions, meta, model, tickets
+from opsdesk.settings import Settings
+from opsdesk.store.db import Database
+
+API_PREFIX = "/api/v1"
+
+_DESCRIPTION = """\
+The JSON API of opsdesk. Authenticate every `/api/v1` call with
+`Authorization: Bearer <token>` (create one with `opsdesk token create --user EMAIL`).
+Every POST honours an `Idempotency-Key` header. Errors are RFC 9457 problem details
+(`application/problem+json`).
+"""
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """Build the API for ``settings`` (default: from OPSDESK_* variables) on ``db``
+    (default: opened from ``settings.database_url`` and closed on shutdown).
+
+    >>> app = create_app(db=Database("sqlite:///var/opsdesk.db"))  # doctest: +SKIP
+    """
+    settings = settings or Settings()
+    owns_db = db is None
+    database = db or Database(
+        settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        database.ensure_ready()
+        yield
+        if owns_db:
+            database.dispose()
+
+    app = FastAPI(
+        title="opsdesk",
+        version="1",
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    install_problem_handlers(app)
+
+    v1 = APIRouter(prefix=API_PREFIX, responses=problem_responses(401, 403, 422))
+    for module in (tickets, customers, exceptions, events, model):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    app.include_router(meta.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            # problem responses refer to this schema by name; no route returns it directly
+            components = spec.setdefault("components", {}).setdefault("schemas", {})
+            problem = schemas.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(problem.pop("$defs", {}))
+            components["Problem"] = problem
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,130 @@
+"""Request dependencies: the database, the authenticated user, read access checked
+against the operating model, and the writer that runs a command as one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Connection
+
+from opsdesk.api.idempotency import Writer, request_fingerprint
+from opsdesk.api.problems import ApiProblem
+from opsdesk.desk import queries
+from opsdesk.desk.security import user_for_token
+from opsdesk.domain.errors import PermissionDenied
+from opsdesk.domain.state import UserState
+from opsdesk.settings import Settings
+from opsdesk.store.db import Database
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token: `opsdesk token create --user EMAIL` prints one.",
+)
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _unauthorized(detail: str, error: str | None = None) -> ApiProblem:
+    challenge = "Bearer" if error is None else f'Bearer error="{error}"'
+    return ApiProblem(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def current_user(
+    db: Annotated[Database, Depends(get_db)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> UserState:
+    """The active user the bearer token belongs to; 401 otherwise."""
+    if credentials is None:
+        raise _unauthorized("send an API token as `Authorization: Bearer <token>`")
+    with db.read() as conn:
+        user = user_for_token(conn, credentials.credentials)
+    if user is None:
+        raise _unauthorized(
+            "the token is unknown, revoked or belongs to a deactivated user; "
+            "create one with `opsdesk token create --user EMAIL`",
+            "invalid_token",
+        )
+    return user
+
+
+CurrentUser = Annotated[UserState, Depends(current_user)]
+
+
+class Reader:
+    """Opens read-only transactions for the current user, checking a read permission
+    against the operating model in force."""
+
+    def __init__(self, db: Database, user: UserState, page_size_max: int) -> None:
+        self.db = db
+        self.user = user
+        self.page_size_max = page_size_max
+
+    def check_limit(self, limit: int) -> None:
+        """Refuse pages larger than the configured maximum."""
+        if limit > self.page_size_max:
+            raise ApiProblem(
+                422,
+                "validation-failed",
+                f"limit must be at most {self.page_size_max} (OPSDESK_PAGE_SIZE_MAX); "
+                "follow the cursor for more",
+            )
+
+    @contextmanager
+    def read(self, permission: str) -> Iterator[Connection]:
+        with self.db.read() as conn:
+            model = self.db.model(conn, queries.model_version_in_force(conn))
+            known = {role.id for role in model.roles}
+            granted = model.permissions_for([r for r in self.user.roles if r in known])
+            if permission not in granted and "*" not in granted:
+                raise PermissionDenied(
+                    f"user {self.user.id} lacks the permission {permission!r}; "
+                    "ask an admin to grant a role that has it"
+                )
+            yield conn
+
+
+def get_reader(
+    db: Annotated[Database, Depends(get_db)],
+    settings: Annotated[Settings, Depends(get_settings)],
+    user: CurrentUser,
+) -> Reader:
+    return Reader(db, user, settings.page_size_max)
+
+
+async def _fingerprint(request: Request) -> str:
+    # async so the body can be awaited; FastAPI caches it for the body parameter too
+    return request_fingerprint(await request.body())
+
+
+def get_writer(
+    request: Request,
+    db: Annotated[Database, Depends(get_db)],
+    settings: Annotated[Settings, Depends(get_settings)],
+    user: CurrentUser,
+    fingerprint: Annotated[str, Depends(_fingerprint)],
+) -> Writer:
+    return Writer(
+        db,
+        user,
+        key=request.headers.get("Idempotency-Key"),
+        method=request.method,
+        path=request.url.path,
+        fingerprint=fingerprint,
+        ttl_hours=settings.idempotency_ttl_hours,
+    )
+
+
+ReadAccess = Annotated[Reader, Depends(get_reader)]
+WriteAccess = Annotated[Writer, Depends(get_writer)]

@@ -1,0 +1,153 @@
+"""Running a write command as one transaction, honouring ``Idempotency-Key``.
+
+The key, a fingerprint of the request and the first response are stored in
+``idempotency_keys`` inside the command's own unit of work, so the response is
+remembered exactly when the command committed. Writers are serialised by the log head
+lock the unit of work takes first, so a concurrent duplicate waits, then finds the
+stored response and replays it; the table's primary key backs this up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from opsdesk.api.problems import ApiProblem
+from opsdesk.domain.state import UserState
+from opsdesk.store import tables as t
+from opsdesk.store.db import Database
+from opsdesk.store.uow import UnitOfWork
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 200
+
+
+def request_fingerprint(body: bytes) -> str:
+    """SHA-256 of the request body; JSON is canonicalised first, so key order and
+    whitespace do not make two equal requests differ."""
+    try:
+        canonical = json.dumps(
+            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    except (ValueError, UnicodeDecodeError):
+        canonical = body
+    return hashlib.sha256(canonical).hexdigest()
+
+
+class _KeyTaken(Exception):
+    """Another transaction stored the same key first (the primary key refused ours)."""
+
+
+class Writer:
+    """Runs one command for the current user in a :class:`UnitOfWork`.
+
+    >>> writer.run(lambda uow: Ticket.of(service.change_status(uow, 7, "open")))  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        user: UserState,
+        *,
+        key: str | None,
+        method: str,
+        path: str,
+        fingerprint: str,
+        ttl_hours: int,
+    ) -> None:
+        if key is not None and not (
+            0 < len(key) <= MAX_KEY_LENGTH and all(" " <= ch <= "~" for ch in key)
+        ):
+            raise ApiProblem(
+                400,
+                "invalid-idempotency-key",
+                f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters; "
+                "a UUID is a good choice",
+            )
+        self.db = db
+        self.user = user
+        self.key = key
+        self.method = method
+        self.path = path
+        self.fingerprint = fingerprint
+        self.ttl = timedelta(hours=ttl_hours)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.db, actor_kind="user", actor_id=self.user.id)
+
+    def run(
+        self, command: Callable[[UnitOfWork], BaseModel], *, status_code: int = 200
+    ) -> JSONResponse:
+        """Run ``command`` and render its result; a DomainError rolls everything back."""
+        if self.key is None:
+            with self.uow() as uow:
+                body = command(uow).model_dump(mode="json")
+            return JSONResponse(body, status_code=status_code)
+        try:
+            with self.uow() as uow:
+                stored = self._stored(uow.conn, uow.now, forget_expired=True)
+                if stored is not None:
+                    return stored
+                body = command(uow).model_dump(mode="json")
+                self._remember(uow, status_code, body)
+        except _KeyTaken:
+            with self.db.read() as conn:
+                stored = self._stored(conn, datetime.now(UTC))
+            if stored is None:  # the other request's row vanished: expired meanwhile
+                raise ApiProblem(
+                    409, "conflict", "a request with this Idempotency-Key is in flight; retry"
+                ) from None
+            return stored
+        return JSONResponse(body, status_code=status_code)
+
+    def _where(self) -> Any:
+        c = t.idempotency_keys.c
+        return (c.user_id == self.user.id) & (c.key == self.key)
+
+    def _stored(
+        self, conn: Connection, now: datetime, *, forget_expired: bool = False
+    ) -> JSONResponse | None:
+        """The replay of the stored first response, or None when the key is new."""
+        row = conn.execute(select(t.idempotency_keys).where(self._where())).first()
+        if row is None:
+            return None
+        if row.created_at < now - self.ttl:
+            if forget_expired:
+                conn.execute(delete(t.idempotency_keys).where(self._where()))
+            return None
+        if (row.method, row.path, row.request_hash) != (self.method, self.path, self.fingerprint):
+            raise ApiProblem(
+                422,
+                "idempotency-key-reused",
+                f"Idempotency-Key {self.key!r} was first used for a different request "
+                f"({row.method} {row.path}); use a new key for a new request",
+            )
+        return JSONResponse(
+            row.response, status_code=row.status_code, headers={REPLAYED_HEADER: "true"}
+        )
+
+    def _remember(self, uow: UnitOfWork, status_code: int, body: dict[str, Any]) -> None:
+        try:
+            # on conflict the whole unit of work rolls back and the first response is replayed
+            uow.conn.execute(
+                insert(t.idempotency_keys).values(
+                    user_id=self.user.id,
+                    key=self.key,
+                    method=self.method,
+                    path=self.path,
+                    request_hash=self.fingerprint,
+                    status_code=status_code,
+                    response=body,
+                    created_at=uow.now,
+                )
+            )
+        except IntegrityError as exc:
+            raise _KeyTaken() from exc

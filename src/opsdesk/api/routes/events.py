@@ -1,0 +1,30 @@
+"""The event log as a feed: every change, in order."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from opsdesk.api import schemas as s
+from opsdesk.api.deps import ReadAccess
+from opsdesk.desk import queries
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+
+@router.get("", response_model=s.EventPage)
+def events_feed(
+    reader: ReadAccess,
+    after_seq: Annotated[int, Query(ge=0, description="Return events after this seq.")] = 0,
+    limit: Annotated[int, Query(ge=1)] = 100,
+    type: Annotated[str | None, Query(description="Only events of this type.")] = None,
+    ticket_id: int | None = None,
+) -> s.EventPage:
+    """Events with seq > after_seq in seq order (needs events.read)."""
+    reader.check_limit(limit)
+    with reader.read("events.read") as conn:
+        page = queries.events_feed(conn, after_seq, limit, type=type, ticket_id=ticket_id)
+    return s.EventPage(
+        items=[s.EventOut.of(e) for e in page.items], next_after_seq=page.next_after_seq
+    )

@@ -1,0 +1,204 @@
+"""Tickets: open, read, list and work them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from opsdesk.api import schemas as s
+from opsdesk.api.deps import ReadAccess, WriteAccess
+from opsdesk.api.problems import ApiProblem, problem_responses
+from opsdesk.desk import queries, service
+from opsdesk.store.uow import UnitOfWork
+
+router = APIRouter(prefix="/tickets", tags=["tickets"], responses=problem_responses(404, 409))
+
+
+def encode_cursor(after_id: int) -> str:
+    """An opaque cursor for the page after ticket ``after_id``."""
+    return base64.urlsafe_b64encode(f"id:{after_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind != "id":
+            raise ValueError(text)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiProblem(
+            422, "invalid-cursor", "the cursor is not one this API returned; start without it"
+        ) from None
+
+
+def _customer_id(uow: UnitOfWork, ref: s.CustomerRef) -> int:
+    handle = ref.handle()
+    if handle is None:
+        assert ref.id is not None
+        return ref.id
+    kind, value = handle
+    customer = service.customer_for_handle(uow, kind, value, name=ref.name or value, tier=ref.tier)
+    return customer.id
+
+
+@router.post("", status_code=201, response_model=s.Ticket)
+def create_ticket(body: s.TicketCreate, writer: WriteAccess) -> JSONResponse:
+    """Open a ticket for a customer given by id or by a handle (created when unknown)."""
+
+    def command(uow: UnitOfWork) -> s.Ticket:
+        ticket = service.create_ticket(
+            uow,
+            customer_id=_customer_id(uow, body.customer),
+            subject=body.subject,
+            channel=body.channel,
+            priority=body.priority,
+            request_type=body.request_type,
+            tags=body.tags,
+            body=body.body,
+            follow_up_of=body.follow_up_of,
+        )
+        return s.Ticket.of(ticket)
+
+    return writer.run(command, status_code=201)
+
+
+@router.get("", response_model=s.TicketPage)
+def list_tickets(
+    reader: ReadAccess,
+    limit: Annotated[int, Query(ge=1, description="Page size, at most page_size_max.")] = 50,
+    cursor: str | None = None,
+    status: str | None = None,
+    owning_team: str | None = None,
+    owning_agent: int | None = None,
+    request_type: str | None = None,
+    priority: str | None = None,
+    channel: str | None = None,
+    tag: str | None = None,
+    customer_id: int | None = None,
+) -> s.TicketPage:
+    """Tickets matching every given filter, newest first, a page at a time."""
+    reader.check_limit(limit)
+    filters = queries.TicketFilters(
+        status=status,
+        owning_team=owning_team,
+        owning_agent=owning_agent,
+        request_type=request_type,
+        priority=priority,
+        channel=channel,
+        tag=tag,
+        customer_id=customer_id,
+    )
+    after_id = decode_cursor(cursor) if cursor else None
+    with reader.read("tickets.read") as conn:
+        page = queries.list_tickets(conn, filters, after_id=after_id, limit=limit)
+    return s.TicketPage(
+        items=[s.Ticket.of(ticket) for ticket in page.items],
+        next_cursor=encode_cursor(page.next_after_id) if page.next_after_id else None,
+    )
+
+
+@router.get("/{ticket_id}", response_model=s.TicketDetail)
+def get_ticket(ticket_id: int, reader: ReadAccess) -> s.TicketDetail:
+    """The ticket with its messages, oldest first."""
+    with reader.read("tickets.read") as conn:
+        ticket = queries.get_ticket(conn, ticket_id)
+        messages = queries.ticket_messages(conn, ticket_id)
+    return s.TicketDetail(
+        **s.Ticket.of(ticket).model_dump(), messages=[s.Message.of(m) for m in messages]
+    )
+
+
+@router.post("/{ticket_id}/status", response_model=s.Ticket)
+def change_status(ticket_id: int, body: s.StatusChange, writer: WriteAccess) -> JSONResponse:
+    """Move the ticket along its lifecycle (new, open, pending, on_hold, solved, closed)."""
+    return writer.run(
+        lambda uow: s.Ticket.of(service.change_status(uow, ticket_id, body.status, body.reason))
+    )
+
+
+@router.post("/{ticket_id}/priority", response_model=s.Ticket)
+def change_priority(ticket_id: int, body: s.PriorityChange, writer: WriteAccess) -> JSONResponse:
+    return writer.run(
+        lambda uow: s.Ticket.of(service.change_priority(uow, ticket_id, body.priority, body.reason))
+    )
+
+
+@router.post("/{ticket_id}/transfer", response_model=s.Ticket)
+def transfer_ticket(ticket_id: int, body: s.Transfer, writer: WriteAccess) -> JSONResponse:
+    """Move ownership to another team and/or agent, with a reason."""
+    return writer.run(
+        lambda uow: s.Ticket.of(
+            service.transfer_ticket(
+                uow, ticket_id, reason=body.reason, to_team=body.to_team, to_agent=body.to_agent
+            )
+        )
+    )
+
+
+@router.post("/{ticket_id}/messages", status_code=201, response_model=s.Message)
+def add_message(ticket_id: int, body: s.MessageCreate, writer: WriteAccess) -> JSONResponse:
+    """Add a public reply or an internal note."""
+
+    def command(uow: UnitOfWork) -> s.Message:
+        service.add_message(
+            uow,
+            ticket_id,
+            body=body.body,
+            visibility=body.visibility,
+            author_kind=body.author_kind,
+            channel=body.channel,
+        )
+        added = next(e for e in reversed(uow.appended) if e.type == "message.added")
+        return s.Message.of(uow.projection.messages[added.payload["message_id"]])
+
+    return writer.run(command, status_code=201)
+
+
+@router.post("/{ticket_id}/accept", response_model=s.Ticket)
+def accept_ticket(
+    ticket_id: int, writer: WriteAccess, body: s.Accept | None = None
+) -> JSONResponse:
+    """Take ownership (yourself, or name an agent of the owning team)."""
+    agent_id = body.agent_id if body else None
+    return writer.run(lambda uow: s.Ticket.of(service.accept_ticket(uow, ticket_id, agent_id)))
+
+
+@router.post("/{ticket_id}/triage", response_model=s.Ticket)
+def triage_ticket(ticket_id: int, body: s.Triage, writer: WriteAccess) -> JSONResponse:
+    """Set the request type; the first triage gives the ticket its owning team."""
+    return writer.run(
+        lambda uow: s.Ticket.of(service.triage_ticket(uow, ticket_id, body.request_type, body.rule))
+    )
+
+
+@router.post("/{ticket_id}/tags", response_model=s.Ticket)
+def change_tags(ticket_id: int, body: s.TagsChange, writer: WriteAccess) -> JSONResponse:
+    return writer.run(
+        lambda uow: s.Ticket.of(service.change_tags(uow, ticket_id, body.add, body.remove))
+    )
+
+
+@router.post("/{ticket_id}/csat", response_model=s.Ticket)
+def record_csat(ticket_id: int, body: s.Csat, writer: WriteAccess) -> JSONResponse:
+    """Record the customer's rating (1-5) of a solved or closed ticket."""
+    return writer.run(
+        lambda uow: s.Ticket.of(service.record_csat(uow, ticket_id, body.score, body.comment))
+    )
+
+
+@router.post("/{ticket_id}/exceptions", status_code=201, response_model=s.ExceptionOut)
+def request_exception(
+    ticket_id: int, body: s.ExceptionRequest, writer: WriteAccess
+) -> JSONResponse:
+    """Ask for an approved deviation from the standard path."""
+    return writer.run(
+        lambda uow: s.ExceptionOut.of(
+            service.request_exception(uow, ticket_id, body.exception_type, body.reason)
+        ),
+        status_code=201,
+    )

@@ -1,0 +1,437 @@
+"""Request and response shapes of the JSON API, stated once.
+
+Responses are built from the desk's state objects with ``Model.of(state)``; requests
+carry only what the caller chooses. Vocabulary the operating model owns (request types,
+teams, exception types) is checked by the domain, whose refusals say what is allowed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from opsdesk.domain.lifecycle import Status
+
+Priority = Literal["low", "normal", "high", "urgent"]
+Channel = Literal["email", "chat", "phone", "api", "bot", "voice", "web"]
+HandleKind = Literal["email", "phone", "chat", "external"]
+Tier = Literal["standard", "gold", "vip"]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, obj: Any) -> Self:
+        """Render a desk state object (a dataclass) as this response."""
+        return cls.model_validate(obj, from_attributes=True)
+
+
+# --- problems ----------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description='Where the bad value is, e.g. ["body", "subject"].')
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem detail; every error response has this shape."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:opsdesk:problem:invalid-transition",
+                    "title": "Invalid transition",
+                    "status": 409,
+                    "detail": "ticket 7 cannot go from new to closed; from new it can go to open",
+                    "instance": "/api/v1/tickets/7/status",
+                    "code": "invalid-transition",
+                }
+            ]
+        }
+    )
+
+    type: str = Field(description="URI naming the kind of problem (urn:opsdesk:problem:CODE).")
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="The request path the problem occurred on.")
+    code: str = Field(description="Short machine-readable code, the last part of `type`.")
+    errors: list[FieldError] | None = Field(
+        default=None, description="Present on validation problems: one entry per bad field."
+    )
+
+
+# --- customers ---------------------------------------------------------------------
+
+
+class Handle(_Response):
+    kind: str
+    value: str
+
+
+class HandleIn(_Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"kind": "email", "value": "ada@example.com"}]},
+    )
+
+    kind: HandleKind
+    value: str = Field(min_length=1, max_length=320)
+
+
+class CustomerCreate(_Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Ada Lovelace",
+                    "tier": "standard",
+                    "handles": [{"kind": "email", "value": "ada@example.com"}],
+                }
+            ]
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=200)
+    tier: Tier = "standard"
+    handles: list[HandleIn] = Field(default_factory=list)
+
+
+class CustomerMerge(_Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"source_id": 12}]})
+
+    source_id: int = Field(description="The duplicate customer merged into the one in the path.")
+
+
+class Customer(_Response):
+    id: int
+    name: str
+    tier: str
+    created_at: datetime
+    merged_into: int | None = Field(description="Set when this identity was merged into another.")
+    handles: list[Handle]
+
+
+# --- tickets -----------------------------------------------------------------------
+
+
+class CustomerRef(_Request):
+    """Which customer a new ticket is for: an id, or a handle (found, or created with
+    ``name`` when unknown)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"id": 3}, {"email": "ada@example.com", "name": "Ada Lovelace"}]
+        },
+    )
+
+    id: int | None = None
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=320)
+    chat: str | None = Field(default=None, max_length=320)
+    external: str | None = Field(default=None, max_length=320)
+    name: str | None = Field(
+        default=None, max_length=200, description="Name for a customer created from a handle."
+    )
+    tier: Tier = "standard"
+
+    @model_validator(mode="after")
+    def _one_way_to_find(self) -> Self:
+        given = [k for k in ("id", "email", "phone", "chat", "external") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of id, email, phone, chat or external")
+        return self
+
+    def handle(self) -> tuple[str, str] | None:
+        """The (kind, value) handle to look the customer up by, if not given by id."""
+        for kind in ("email", "phone", "chat", "external"):
+            value = getattr(self, kind)
+            if value:
+                return kind, value
+        return None
+
+
+class TicketCreate(_Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer": {"email": "ada@example.com", "name": "Ada Lovelace"},
+                    "subject": "Refund for a double charge",
+                    "channel": "email",
+                    "request_type": "refund",
+                    "priority": "normal",
+                    "tags": ["billing"],
+                    "body": "I was charged twice for May.",
+                }
+            ]
+        },
+    )
+
+    customer: CustomerRef
+    subject: str = Field(min_length=1, max_length=300)
+    channel: Channel
+    priority: Priority | None = Field(default=None, description="Defaults to the model's.")
+    request_type: str | None = Field(
+        default=None, description="With a request type the ticket is triaged to its owner team."
+    )
+    tags: list[str] = Field(default_factory=list)
+    body: str | None = Field(default=None, description="The customer's first message.")
+    follow_up_of: int | None = None
+
+
+class Message(_Response):
+    id: int
+    ticket_id: int
+    visibility: str
+    author_kind: str
+    author_id: int | None
+    channel: str
+    body: str
+    created_at: datetime
+
+
+class Ticket(_Response):
+    id: int
+    customer_id: int
+    subject: str
+    channel: str
+    priority: str
+    status: str
+    request_type: str | None
+    owning_team: str | None
+    owning_agent: int | None
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    triaged_at: datetime | None
+    accepted_at: datetime | None
+    first_reply_at: datetime | None
+    solved_at: datetime | None
+    closed_at: datetime | None
+    reopen_count: int
+    transfer_count: int
+    message_count: int
+    follow_up_of: int | None
+    csat_score: int | None
+
+
+class TicketDetail(Ticket):
+    messages: list[Message]
+
+
+class TicketPage(BaseModel):
+    items: list[Ticket]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+class StatusChange(_Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"status": "pending", "reason": "asked for a meter photo"}]
+        },
+    )
+
+    status: Status
+    reason: str = Field(default="", max_length=1000)
+
+
+class PriorityChange(_Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"priority": "high", "reason": "vulnerable customer"}]},
+    )
+
+    priority: Priority
+    reason: str = Field(default="", max_length=1000)
+
+
+class Transfer(_Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [{"to_team": "tech_support", "reason": "needs heat pump diagnostics"}]
+        },
+    )
+
+    reason: str = Field(min_length=1, max_length=1000)
+    to_team: str | None = None
+    to_agent: int | None = None
+
+
+class MessageCreate(_Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"body": "We have refunded the second charge.", "visibility": "public"},
+                {"body": "Customer called; see voice transcript.", "visibility": "internal"},
+            ]
+        },
+    )
+
+    body: str = Field(min_length=1)
+    visibility: Literal["public", "internal"] = "public"
+    author_kind: Literal["agent", "customer", "bot", "system"] | None = Field(
+        default=None, description="Defaults to the calling agent; `customer` logs their reply."
+    )
+    channel: Channel | None = Field(default=None, description="Defaults to the ticket's channel.")
+
+
+class Accept(_Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"agent_id": 4}]})
+
+    agent_id: int | None = Field(
+        default=None, description="Defaults to the caller; naming another needs tickets.assign."
+    )
+
+
+class Triage(_Request):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"request_type": "refund"}]}
+    )
+
+    request_type: str = Field(min_length=1, max_length=64)
+    rule: str | None = None
+
+
+class TagsChange(_Request):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"add": ["vip"], "remove": ["billing"]}]}
+    )
+
+    add: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
+
+class Csat(_Request):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"score": 5, "comment": "quick and kind"}]}
+    )
+
+    score: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=2000)
+
+
+# --- exceptions ----------------------------------------------------------------------
+
+
+class ExceptionRequest(_Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {"exception_type": "refund_outside_policy", "reason": "order is 40 days old"}
+            ]
+        },
+    )
+
+    exception_type: str = Field(min_length=1, max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ExceptionDecision(_Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"decision": "approve", "note": "loyal customer"}]},
+    )
+
+    decision: Literal["approve", "deny"]
+    note: str = Field(default="", max_length=2000)
+
+
+class ExceptionOut(_Response):
+    id: int
+    ticket_id: int
+    exception_type: str
+    request_type: str | None
+    status: str
+    reason: str
+    requested_by: int | None
+    requested_at: datetime
+    decided_by: int | None
+    decided_at: datetime | None
+    decision_note: str
+    expires_at: datetime | None
+
+
+class ExceptionList(BaseModel):
+    items: list[ExceptionOut]
+
+
+class ExceptionStats(_Response):
+    request_type: str | None = Field(description="null for tickets not triaged yet.")
+    requested: int = Field(description="Exceptions ever requested.")
+    approved: int = Field(description="Approvals, including those that have since expired.")
+    denied: int
+    expired: int = Field(description="Lapsed approvals and requests left undecided.")
+    pending: int = Field(description="Requests awaiting a decision.")
+    tickets: int = Field(description="Tickets of this request type.")
+    tickets_with_exceptions: int
+    exception_rate: float | None = Field(
+        description="tickets_with_exceptions / tickets; null when there are no tickets."
+    )
+
+
+class ExceptionStatsList(BaseModel):
+    items: list[ExceptionStats]
+
+
+# --- events and the model ---------------------------------------------------------------
+
+
+class EventOut(_Response):
+    seq: int
+    at: datetime
+    type: str
+    ticket_id: int | None
+    customer_id: int | None
+    actor_kind: str
+    actor_id: int | None
+    model_version: str | None
+    payload: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_after_seq: int | None = Field(
+        description="Pass as `after_seq` for the next page; null when you have reached the "
+        "end (poll later with the seq of the last item)."
+    )
+
+
+class ModelVersion(_Response):
+    version: str
+    name: str
+    author: str
+    applied_at: datetime
+    previous_version: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok"]

@@ -1,0 +1,1 @@
+"""Entities, commands and invariants of the service desk; no storage here."""

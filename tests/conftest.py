@@ -21,7 +21,9 @@ from opsdesk.store import tables as t
 from opsdesk.store.db import Database
 from opsdesk.store.uow import UnitOfWork
 
-PG_ADMIN_URL = os.environ.get("OPSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "OPSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def _pg_reachable() -> bool:

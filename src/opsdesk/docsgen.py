@@ -25,9 +25,7 @@ def render_configuration_markdown() -> str:
         "|---|---|---|",
     ]
     for name, field in Settings.model_fields.items():
-        lines.append(
-            f"| `OPSDESK_{name.upper()}` | `{field.default}` | {field.description} |"
-        )
+        lines.append(f"| `OPSDESK_{name.upper()}` | `{field.default}` | {field.description} |")
     lines.append("")
     return "\n".join(lines)
 

@@ -99,7 +99,9 @@ def _refuse_orphaning(uow: UnitOfWork, model: OperatingModel) -> None:
         if team not in teams:
             problems.append(f"{count} open ticket(s) are owned by team {team!r}")
     if problems:
-        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
         raise DomainError(
             f"the new model removes roles or teams still in use ({shown}); "
             "move those users and tickets first, then apply again"

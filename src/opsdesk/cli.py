@@ -137,6 +137,7 @@ def serve(
 
     settings = Settings()
     db = open_db()
+    db.start_checkpointer()
     host = host or settings.host
     port = port or settings.port
     out.print(
@@ -175,6 +176,7 @@ def demo(
             if conn.execute(select(t.log_head.c.last_seq)).scalar():
                 fail("the database already holds events; run with --reset to rebuild the demo")
         first = date.fromisoformat(start) if start else None
+        db.start_checkpointer()
         with progress_bar() as bar:
             task = bar.add_task("simulating days", total=days)
 
@@ -183,8 +185,18 @@ def demo(
 
             summary = run_demo(db, days=days, seed=seed, start=first, progress=progress)
     table = Table(title=f"demo: {days} days, seed {seed}", show_header=False)
-    for key, value in summary.counts().items():
-        table.add_row(key, f"{value:,}")
+    for key in (
+        "customers",
+        "users",
+        "tickets",
+        "events",
+        "messages",
+        "transfers",
+        "exceptions",
+        "reopens",
+        "csat_answers",
+    ):
+        table.add_row(key.replace("_", " "), f"{getattr(summary, key):,}")
     out.print(table)
     out.print(
         f"admin login: [bold]{summary.admin_email}[/] / password [bold]{summary.admin_password}[/]"

@@ -185,9 +185,10 @@ def test_csat_needs_a_write_permission(model_db: Database) -> None:
     with UnitOfWork(model_db, actor_kind="user", actor_id=agent.id) as uow:
         service.accept_ticket(uow, ticket.id)
         service.change_status(uow, ticket.id, "solved")
-    with pytest.raises(PermissionDenied), UnitOfWork(
-        model_db, actor_kind="user", actor_id=auditor.id
-    ) as uow:
+    with (
+        pytest.raises(PermissionDenied),
+        UnitOfWork(model_db, actor_kind="user", actor_id=auditor.id) as uow,
+    ):
         service.record_csat(uow, ticket.id, 5)
     with UnitOfWork(model_db, actor_kind="customer", actor_id=ticket.customer_id) as uow:
         assert service.record_csat(uow, ticket.id, 4).csat_score == 4

@@ -289,7 +289,10 @@ def expire_exceptions(uow: UnitOfWork) -> int:
     ).all()
     candidates = []
     for row in rows:
-        x = uow.exception(row.id)
-        candidates.append((x, row.customer_id_))
+        data = dict(row._mapping)
+        customer_id = data.pop("customer_id_")
+        # reuse a state already loaded in this unit of work, else build it from the row
+        x = uow.projection.exceptions.setdefault(row.id, ExceptionState(**data))
+        candidates.append((x, customer_id))
     events = uow.append(cmd.expire_exceptions(uow.context(), candidates))
     return len(events)

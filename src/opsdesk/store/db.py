@@ -55,7 +55,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
             mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
-            conn.exec_driver_sql(f"BEGIN {mode}")
+            # straight to the driver: this runs for every transaction
+            conn.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":

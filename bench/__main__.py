@@ -24,7 +24,7 @@ from opsdesk.store.db import Database
 PG_ADMIN = os.environ.get(
     "OPSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-console = Console()
+console = Console(width=130)
 
 
 def sqlite_db(workdir: Path, name: str) -> Database:

@@ -100,6 +100,13 @@ class HandleState:
 Dirty = tuple[str, object]
 
 
+class _Discard(set[Dirty]):
+    """A set that stays empty: change tracking switched off for a full replay."""
+
+    def add(self, element: Dirty) -> None:
+        return None
+
+
 @dataclass
 class Projection:
     """Entity states keyed by id, plus the set of keys changed since the last flush."""
@@ -112,6 +119,13 @@ class Projection:
     exceptions: dict[int, ExceptionState] = field(default_factory=dict)
     dirty: set[Dirty] = field(default_factory=set)
     new: set[Dirty] = field(default_factory=set)
+    #: record which rows changed (the store needs it; a full replay does not)
+    track: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.track:
+            self.dirty = _Discard()
+            self.new = _Discard()
 
     def apply(self, event: Event) -> None:
         """Fold one event into the projection."""

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, Boolean, Table
 
 from opsdesk.store import tables as t
@@ -35,7 +36,7 @@ def _sqlite_dt_out(value: datetime | None) -> str | None:
 
 
 def _sqlite_dt_in(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return None if value is None else datetime.fromisoformat(value + "+00:00")
 
 
 def _pg_dt_out(value: datetime | None) -> datetime | None:
@@ -57,7 +58,7 @@ def _identity(value: Any) -> Any:
 
 
 def _json_in(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+    return orjson.loads(value) if isinstance(value, str) else value
 
 
 def _bool_in(value: Any) -> Any:

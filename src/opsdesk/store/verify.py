@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from json import loads
+from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, func, select
 
 from opsdesk.domain.events import Event
-from opsdesk.domain.state import HandleState, Projection
+from opsdesk.domain.state import (
+    CustomerState,
+    ExceptionState,
+    HandleState,
+    MessageState,
+    Projection,
+    TicketState,
+    UserState,
+)
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
-from opsdesk.store.uow import (
-    as_dict,
-    customer_from_row,
-    exception_from_row,
-    message_from_row,
-    ticket_from_row,
-    user_from_row,
-)
+from opsdesk.store.fastpath import statements
+from opsdesk.store.uow import as_dict
 
 BATCH = 20_000
 PROJECTIONS = (
@@ -74,8 +77,14 @@ def iter_events(conn: Connection, after_seq: int = 0) -> Iterator[Event]:
                 return
             if sqlite:
                 # SQLite keeps naive UTC text and JSON text; decode them here
-                for seq, at, type_, tid, cid, ak, aid, mv, payload in rows:
-                    yield Event(seq, _utc(at), type_, tid, cid, ak, aid, mv, loads(payload))
+                loads = orjson.loads
+                parse = datetime.fromisoformat
+                last_text, last_at = "", None
+                for seq, text, type_, tid, cid, ak, aid, mv, payload in rows:
+                    # the events of one command share their instant: parse it once
+                    if text != last_text:
+                        last_text, last_at = text, parse(text + "+00:00")
+                    yield Event(seq, last_at, type_, tid, cid, ak, aid, mv, loads(payload))  # type: ignore[arg-type]
             else:
                 for row in rows:
                     yield Event(*row)
@@ -83,45 +92,65 @@ def iter_events(conn: Connection, after_seq: int = 0) -> Iterator[Event]:
         cursor.close()
 
 
-def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-
 def replay(conn: Connection, progress: Callable[[int], None] | None = None) -> Replay:
     """Fold the whole log into an empty projection, noting any gap in seq."""
-    projection = Projection()
+    projection = Projection(track=False)
     count = 0
     expected = 1
     gaps: list[int] = []
     apply = projection.apply
-    for event in iter_events(conn):
-        if event.seq != expected:
-            gaps.append(event.seq)
-        expected = event.seq + 1
-        apply(event)
-        count += 1
-        if progress is not None and count % BATCH == 0:
-            progress(count)
+    # the fold allocates millions of small acyclic objects: the cycle collector would
+    # rescan them again and again for nothing
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for event in iter_events(conn):
+            if event.seq != expected:
+                gaps.append(event.seq)
+            expected = event.seq + 1
+            apply(event)
+            count += 1
+            if progress is not None and count % BATCH == 0:
+                progress(count)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     projection.dirty.clear()
     projection.new.clear()
     return Replay(projection, count, gaps)
 
 
 def load_live(conn: Connection) -> Projection:
-    """Read the current-state tables into a projection of the same shape."""
-    p = Projection()
-    for row in conn.execute(select(t.tickets)):
-        p.tickets[row.id] = ticket_from_row(row)
-    for row in conn.execute(select(t.customers)):
-        p.customers[row.id] = customer_from_row(row)
-    for row in conn.execute(select(t.customer_handles)):
-        p.handles[(row.kind, row.value)] = HandleState(row.kind, row.value, row.customer_id)
-    for row in conn.execute(select(t.users)):
-        p.users[row.id] = user_from_row(row)
-    for row in conn.execute(select(t.messages)):
-        p.messages[row.id] = message_from_row(row)
-    for row in conn.execute(select(t.exceptions)):
-        p.exceptions[row.id] = exception_from_row(row)
+    """Read the current-state tables into a projection of the same shape (through the
+    driver, decoding values as the column types do; see opsdesk.store.fastpath)."""
+    p = Projection(track=False)
+    sql = statements(conn.dialect.name)
+    cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+    def rows(table: str) -> Iterator[dict[str, Any]]:
+        spec = sql[table]
+        cursor.execute(f"SELECT {', '.join(spec.columns)} FROM {table}")  # noqa: S608
+        while batch := cursor.fetchmany(BATCH):
+            for row in batch:
+                yield spec.decode(row)
+
+    for d in rows("tickets"):
+        d["tags"] = tuple(d["tags"])
+        p.tickets[d["id"]] = TicketState(**d)
+    for d in rows("customers"):
+        p.customers[d["id"]] = CustomerState(**d)
+    for d in rows("users"):
+        for key in ("roles", "teams", "skills"):
+            d[key] = tuple(d[key])
+        p.users[d["id"]] = UserState(**d)
+    for d in rows("messages"):
+        p.messages[d["id"]] = MessageState(**d)
+    for d in rows("exceptions"):
+        p.exceptions[d["id"]] = ExceptionState(**d)
+    cursor.execute("SELECT kind, value, customer_id FROM customer_handles")
+    for kind, value, customer_id in cursor.fetchall():
+        p.handles[(kind, value)] = HandleState(kind, value, customer_id)
+    cursor.close()
     return p
 
 
@@ -142,6 +171,19 @@ def _compare(kind: str, replayed: dict[Any, Any], live: dict[Any, Any], out: lis
 def verify(db: Database, progress: Callable[[int], None] | None = None) -> VerifyReport:
     """Replay the log and list every difference from the live tables."""
     report = VerifyReport()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # see replay()
+    try:
+        _verify_into(db, report, progress)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return report
+
+
+def _verify_into(
+    db: Database, report: VerifyReport, progress: Callable[[int], None] | None
+) -> None:
     diffs = report.differences
     with db.read() as conn:
         result = replay(conn, progress)
@@ -163,4 +205,3 @@ def verify(db: Database, progress: Callable[[int], None] | None = None) -> Verif
         diffs.append(f"ticket_tags: ({tid}, {tag!r}) is indexed but the ticket has no such tag")
     for tid, tag in sorted(expected_tags - tag_index):
         diffs.append(f"ticket_tags: ticket {tid} has tag {tag!r} but the index lacks it")
-    return report

@@ -218,6 +218,7 @@ def _reset(db: Database) -> None:
     meta.drop_all(db.engine)
     with db.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        conn.exec_driver_sql("DROP FUNCTION IF EXISTS opsdesk_events_append_only()")
 
 
 # --- verify ---------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text, update
+from sqlalchemy.exc import DBAPIError
 
 from opsdesk.desk import service
 from opsdesk.store import tables as t
@@ -49,12 +51,40 @@ def test_row_without_event_and_tag_drift_are_reported(model_db: Database) -> Non
     assert any("in the log but missing from the table" in d for d in report.differences)
 
 
+def tamper(db: Database, sql: str) -> None:
+    """Change the log behind the application's back, as a rogue DBA could."""
+    with db.engine.begin() as conn:
+        if db.dialect == "sqlite":
+            conn.execute(text("DROP TRIGGER events_no_delete"))
+            conn.execute(text("DROP TRIGGER events_no_update"))
+        else:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text(sql))
+
+
+def test_events_cannot_be_updated_or_deleted(model_db: Database) -> None:
+    build(model_db)
+    for sql in ("UPDATE events SET type = 'x' WHERE seq = 2", "DELETE FROM events WHERE seq = 2"):
+        with pytest.raises(DBAPIError, match="append-only"), model_db.engine.begin() as conn:
+            conn.execute(text(sql))
+
+
 def test_gap_in_seq_is_reported(model_db: Database) -> None:
     build(model_db)
-    with model_db.engine.begin() as conn:
-        conn.execute(text("DELETE FROM events WHERE seq = 3"))
+    tamper(model_db, "DELETE FROM events WHERE seq = 3")
     report = verify(model_db)
     assert any("seq jumps to 4" in d for d in report.differences)
+
+
+def test_edited_event_is_reported(model_db: Database) -> None:
+    ticket_id = build(model_db)
+    tamper(
+        model_db,
+        "UPDATE events SET type = 'ticket.teleported' WHERE seq = (SELECT max(seq) FROM events)",
+    )
+    report = verify(model_db)
+    assert any("ticket.teleported" in d and "not declared" in d for d in report.differences)
+    assert any(f"ticket {ticket_id}: status" in d for d in report.differences)
 
 
 def test_seq_is_gapless_and_increasing(model_db: Database) -> None:

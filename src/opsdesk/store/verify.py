@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, func, select
 
-from opsdesk.domain.events import Event
+from opsdesk.domain.events import VOCABULARY, Event
 from opsdesk.domain.state import (
     CustomerState,
     ExceptionState,
@@ -53,6 +53,7 @@ class Replay:
     projection: Projection
     events: int
     gaps: list[int]
+    undeclared: dict[str, int]
 
 
 def iter_events(conn: Connection, after_seq: int = 0) -> Iterator[Event]:
@@ -99,6 +100,7 @@ def replay(conn: Connection, progress: Callable[[int], None] | None = None) -> R
     expected = 1
     gaps: list[int] = []
     apply = projection.apply
+    undeclared: dict[str, int] = {}
     # the fold allocates millions of small acyclic objects: the cycle collector would
     # rescan them again and again for nothing
     gc_was_enabled = gc.isenabled()
@@ -108,6 +110,8 @@ def replay(conn: Connection, progress: Callable[[int], None] | None = None) -> R
             if event.seq != expected:
                 gaps.append(event.seq)
             expected = event.seq + 1
+            if event.type not in VOCABULARY:
+                undeclared.setdefault(event.type, event.seq)
             apply(event)
             count += 1
             if progress is not None and count % BATCH == 0:
@@ -117,7 +121,7 @@ def replay(conn: Connection, progress: Callable[[int], None] | None = None) -> R
             gc.enable()
     projection.dirty.clear()
     projection.new.clear()
-    return Replay(projection, count, gaps)
+    return Replay(projection, count, gaps, undeclared)
 
 
 def load_live(conn: Connection) -> Projection:
@@ -192,6 +196,11 @@ def _verify_into(
         max_seq = conn.execute(select(func.max(t.events.c.seq))).scalar() or 0
         tag_index = {(r.ticket_id, r.tag) for r in conn.execute(select(t.ticket_tags))}
     report.events = result.events
+    for event_type, first_seq in sorted(result.undeclared.items()):
+        diffs.append(
+            f"event log: type {event_type!r} (first at seq {first_seq}) is not declared "
+            "in the vocabulary"
+        )
     for seq in result.gaps:
         diffs.append(f"event log: seq jumps to {seq} (events missing before it)")
     if head != max_seq:

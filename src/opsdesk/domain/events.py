@@ -125,6 +125,10 @@ class TicketTransferred(_Payload):
     reason: str
 
 
+class TicketUpdated(_Payload):
+    fields: list[str]
+
+
 class TicketTagsChanged(_Payload):
     added: list[str]
     removed: list[str]
@@ -265,6 +269,12 @@ VOCABULARY: dict[str, EventSpec] = {
             "ticket.transferred",
             TicketTransferred,
             "Ownership moved explicitly to another team and/or agent, with a reason.",
+            "ticket",
+        ),
+        EventSpec(
+            "ticket.updated",
+            TicketUpdated,
+            "An update that changed none of the tracked fields (imported logs: a row that only touched other columns).",
             "ticket",
         ),
         EventSpec(

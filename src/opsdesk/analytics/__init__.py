@@ -1,0 +1,1 @@
+"""Analytics: KPIs and the friction diagnostic over an event log, ours or an imported one."""

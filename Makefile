@@ -41,7 +41,13 @@ services:
 	  for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
 
 ## Throughput and replay benchmarks; figures go to docs/benchmarks.md by hand
-bench: install services
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) services
 	$(BIN)/python -m bench
 
 ## Regenerate docs/events.md and docs/configuration.md from the code

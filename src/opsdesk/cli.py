@@ -426,6 +426,263 @@ def export_events(
         err.print(f"wrote {n:,} events to {output}")
 
 
+# --- import and diagnose -----------------------------------------------------------
+
+MappingOption = Annotated[str | None, typer.Option(show_default=False)]
+
+
+def _mapping(
+    case: str | None,
+    time: str | None,
+    activity: str | None,
+    team: str | None,
+    agent: str | None,
+    status: str | None,
+    customer: str | None,
+    channel: str | None,
+    category: str | None,
+    priority: str | None,
+    made_sla: str | None,
+    attr: list[str] | None,
+) -> Any:
+    from opsdesk.analytics.importers import ColumnMapping
+
+    attrs: dict[str, str] = {}
+    for item in attr or []:
+        name, sep, column = item.partition("=")
+        if not sep or not name or not column:
+            fail(f"--attr takes NAME=COLUMN, got {item!r}")
+        attrs[name] = column
+    if case is None and time is None:
+        return None
+    if case is None or time is None:
+        fail("a generic import needs both --case COLUMN and --time COLUMN (or --preset)")
+    return ColumnMapping(
+        case=case,
+        time=time,
+        activity=activity,
+        team=team,
+        agent=agent,
+        status=status,
+        customer=customer,
+        channel=channel,
+        category=category,
+        priority=priority,
+        made_sla=made_sla,
+        attrs=attrs,
+    )
+
+
+def _import(
+    source: Path,
+    out: Path,
+    *,
+    preset: str | None,
+    mapping: Any,
+    status_map: Path | None,
+    time_format: str | None,
+    tz: str,
+    max_rejects: int | None,
+    rejects: Path | None,
+) -> Any:
+    from opsdesk.analytics.importers import import_log
+
+    with progress_bar() as bar:
+        task = bar.add_task(f"importing {source.name}", total=None)
+        result = import_log(
+            source,
+            out,
+            preset=preset,
+            mapping=mapping,
+            status_map=status_map,
+            time_format=time_format,
+            tz=tz,
+            rejects=rejects,
+            max_rejects=max_rejects,
+            progress=lambda stage: bar.update(task, description=f"{source.name}: {stage}"),
+        )
+    line = f"imported {result.events:,} events of {result.cases:,} cases from {source}"
+    if result.rejected:
+        line += f"; {result.rejected:,} rows rejected (see {result.rejects_path})"
+    err.print(line, highlight=False)
+    return result
+
+
+@app.command(
+    "import",
+    epilog="Example: opsdesk import incidents.csv.gz --preset servicenow -o incidents.parquet",
+)
+def import_cmd(
+    source: Path,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file to write.")],
+    preset: Annotated[str | None, typer.Option(help="Column preset: servicenow.")] = None,
+    case: MappingOption = None,
+    time: MappingOption = None,
+    activity: MappingOption = None,
+    team: MappingOption = None,
+    agent: MappingOption = None,
+    status: MappingOption = None,
+    customer: MappingOption = None,
+    channel: MappingOption = None,
+    category: MappingOption = None,
+    priority: MappingOption = None,
+    made_sla: MappingOption = None,
+    attr: Annotated[list[str] | None, typer.Option(help="Extra attribute NAME=COLUMN.")] = None,
+    time_format: Annotated[
+        str | None, typer.Option(help="strptime format, e.g. %d/%m/%Y %H:%M.")
+    ] = None,
+    tz: Annotated[str, typer.Option(help="Time zone of naive times.")] = "UTC",
+    status_map: Annotated[
+        Path | None, typer.Option(help="Status map file (source,status).")
+    ] = None,
+    rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows.")] = None,
+    max_rejects: Annotated[int | None, typer.Option(help="Fail beyond this many rejects.")] = None,
+) -> None:
+    """Import a CSV, Parquet or XES event log (gzip too) into opsdesk's case-event format."""
+    mapping = _mapping(
+        case,
+        time,
+        activity,
+        team,
+        agent,
+        status,
+        customer,
+        channel,
+        category,
+        priority,
+        made_sla,
+        attr,
+    )
+    with errors():
+        _import(
+            source,
+            output,
+            preset=preset,
+            mapping=mapping,
+            status_map=status_map,
+            time_format=time_format,
+            tz=tz,
+            max_rejects=max_rejects,
+            rejects=rejects,
+        )
+
+
+@app.command(
+    epilog="Example: opsdesk diagnose incidents.csv.gz --preset servicenow "
+    "--html report.html --json report.json"
+)
+def diagnose(
+    source: Annotated[
+        Path | None, typer.Argument(help="Log file to import; default: the opsdesk database.")
+    ] = None,
+    html: Annotated[Path | None, typer.Option(help="Write the HTML report here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the JSON report here.")
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Operating model for path deviation "
+            "(default for the database: the model in force)."
+        ),
+    ] = None,
+    preset: Annotated[str | None, typer.Option(help="Column preset: servicenow.")] = None,
+    case: MappingOption = None,
+    time: MappingOption = None,
+    activity: MappingOption = None,
+    team: MappingOption = None,
+    agent: MappingOption = None,
+    status: MappingOption = None,
+    customer: MappingOption = None,
+    channel: MappingOption = None,
+    category: MappingOption = None,
+    priority: MappingOption = None,
+    made_sla: MappingOption = None,
+    attr: Annotated[list[str] | None, typer.Option(help="Extra attribute NAME=COLUMN.")] = None,
+    time_format: Annotated[str | None, typer.Option(help="strptime format.")] = None,
+    tz: Annotated[str, typer.Option(help="Time zone of naive times.")] = "UTC",
+    status_map: Annotated[Path | None, typer.Option(help="Status map file.")] = None,
+    rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows.")] = None,
+    max_rejects: Annotated[int | None, typer.Option(help="Fail beyond this many rejects.")] = None,
+) -> None:
+    """Rank where operations force improvisation: KPIs and friction findings, as HTML/JSON."""
+    import tempfile
+
+    from opsdesk.analytics.engine import diagnose as run_diagnosis
+    from opsdesk.analytics.report import write_reports
+    from opsdesk.model import load_model_file
+
+    operating_model = None
+    if model is not None:
+        loaded = load_model_file(model)
+        if loaded.model is None:
+            fail(next((p.format() for p in loaded.problems), f"{model}: cannot load the model"))
+        operating_model = loaded.model
+    mapping = _mapping(
+        case,
+        time,
+        activity,
+        team,
+        agent,
+        status,
+        customer,
+        channel,
+        category,
+        priority,
+        made_sla,
+        attr,
+    )
+    with tempfile.TemporaryDirectory(prefix="opsdesk-diagnose-") as tmp, errors():
+        log = Path(tmp) / "case_events.parquet"
+        if source is None:
+            from opsdesk.analytics.ownlog import export_case_events
+
+            db = open_db()
+            with progress_bar() as bar:
+                task = bar.add_task("reading the event log", total=None)
+                export_case_events(
+                    db, log, progress=lambda n: bar.update(task, completed=n), read_back=False
+                )
+            if operating_model is None:
+                try:
+                    operating_model = db.model_in_force()[1]
+                except DomainError:
+                    operating_model = None
+            name = "opsdesk database"
+        else:
+            _import(
+                source,
+                log,
+                preset=preset,
+                mapping=mapping,
+                status_map=status_map,
+                time_format=time_format,
+                tz=tz,
+                max_rejects=max_rejects,
+                rejects=rejects,
+            )
+            name = source.name
+        with progress_bar() as bar:
+            task = bar.add_task("diagnosing", total=None)
+            result = run_diagnosis(
+                log,
+                model=operating_model,
+                source_name=name,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        write_reports(result, html=html, json=json_out)
+    s = result.summary
+    out.print(
+        f"{s.cases:,} cases, {s.events:,} events, {s.teams:,} teams; "
+        f"{len(result.findings)} findings"
+    )
+    for i, sentence in enumerate(result.fix_first, 1):
+        out.print(f"{i}. {sentence}", highlight=False, soft_wrap=True)
+    for path in (html, json_out):
+        if path is not None:
+            out.print(f"wrote {path}")
+
+
 def main() -> None:
     app()
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 import io
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from opsdesk.cli import app
@@ -40,6 +41,8 @@ def run(db: Database | None, *args: str) -> tuple[int, str]:
         ["token", "create"],
         ["export", "events"],
         ["user", "create"],
+        ["import"],
+        ["diagnose"],
     ],
 )
 def test_every_help_shows_an_example(command: list[str]) -> None:
@@ -125,3 +128,26 @@ def test_init_creates_schema_model_and_admin(tmp_path: Path) -> None:
     assert "odk_" in output and "boss@example.test" in output
     code, _ = run(db, "verify")
     assert code == 0
+
+
+def test_diagnose_the_database_writes_both_reports(model_db: Database, tmp_path: Path) -> None:
+    from datetime import date
+
+    from opsdesk.demo import run_demo
+
+    run_demo(model_db, days=2, seed=5, start=date(2026, 3, 2), scale=0.3)
+    html, report = tmp_path / "r.html", tmp_path / "r.json"
+    code, output = run(model_db, "diagnose", "--html", str(html), "--json", str(report))
+    assert code == 0, output
+    data = json.loads(report.read_text())
+    with model_db.read() as conn:
+        tickets = conn.execute(select(func.count()).select_from(t.tickets)).scalar_one()
+    assert data["summary"]["cases"] == tickets and data["summary"]["teams"] > 3
+    assert "<svg" in html.read_text() and "1." in output
+
+
+def test_import_refuses_a_mapping_without_time(tmp_path: Path) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text("id,when,state\n1,2026-01-01 10:00,open\n")
+    code, output = run(None, "import", str(log), "-o", str(tmp_path / "o.parquet"), "--case", "id")
+    assert code == 1 and "--time" in output

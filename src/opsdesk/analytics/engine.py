@@ -1,0 +1,265 @@
+"""The diagnostic engine: KPIs and friction findings with DuckDB over the case-event table.
+
+The source (a Parquet file or an Arrow table shaped like
+:data:`~opsdesk.analytics.schema.CASE_EVENTS`) is never pulled into Python. Plain SQL
+files under ``opsdesk/analytics/sql`` (see :data:`SQL_FILES`) materialise the ordered
+events once (``ev``), one per-case summary (``cases``) and the priced affected cases
+(``finding_cases``); only aggregates come back. The queries take DuckDB named
+parameters (``$name``) and read tables whose names the engine controls, so they
+transpile to Spark SQL or Trino with sqlglot (docs/diagnostic.md).
+
+Typical use::
+
+    from opsdesk.analytics.engine import diagnose
+
+    result = diagnose(Path("case_events.parquet"), model=model)
+    print(result.fix_first)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+import pyarrow as pa
+
+from opsdesk.analytics.findings import build_findings, fix_first
+from opsdesk.analytics.kpis import backlog_tables, kpi_tables
+from opsdesk.analytics.results import Diagnosis, Summary
+from opsdesk.analytics.schema import COLUMNS
+from opsdesk.model import OperatingModel
+
+#: The analytic queries, in the order the engine runs them (``sql/<name>.sql``).
+SQL_FILES: Final = (
+    "events",
+    "summary",
+    "handoffs",
+    "backlog",
+    "cases",
+    "case_findings",
+    "ownership_gaps",
+    "pending_agents",
+    "kpis",
+    "findings",
+    "finding_examples",
+    "finding_details",
+)
+
+#: Default DuckDB memory limit: the 12-million-event target fits in 6 GiB of RAM.
+DEFAULT_MEMORY_LIMIT: Final = "4GB"
+
+#: Minimum affected cases for a finding to be reported.
+DEFAULT_MIN_CASES: Final = 5
+
+Progress = Callable[[int, int], None]
+
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_COMMENT = re.compile(r"--[^\n]*")
+
+_PATH_STEPS = pa.schema(
+    [
+        pa.field("request_type", pa.string()),
+        pa.field("step", pa.string()),
+        pa.field("step_no", pa.int64()),
+    ]
+)
+_ESCALATION_TEAMS = pa.schema([pa.field("team", pa.string())])
+
+
+def sql_text(name: str) -> str:
+    """The text of ``sql/<name>.sql`` shipped in the package."""
+    source = resources.files("opsdesk.analytics") / "sql" / f"{name}.sql"
+    return source.read_text(encoding="utf-8")
+
+
+def sql_parameters(sql: str) -> set[str]:
+    """Named parameters (``$name``) a query uses, comments ignored."""
+    return set(_PARAMETER.findall(_COMMENT.sub("", sql)))
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any]
+) -> duckdb.DuckDBPyConnection:
+    sql = sql_text(name)
+    used = sql_parameters(sql)
+    missing = used - params.keys()
+    if missing:  # pragma: no cover - a programming error in this module
+        raise KeyError(f"sql/{name}.sql needs parameters {sorted(missing)}")
+    return con.execute(sql, {key: params[key] for key in used})
+
+
+def _rows(
+    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    cursor = _run(con, name, params)
+    columns = [column[0] for column in cursor.description or ()]
+    return [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
+
+
+def model_tables(model: OperatingModel | None) -> tuple[pa.Table, pa.Table]:
+    """``path_steps`` and ``escalation_teams`` for the SQL, from the operating model.
+
+    A request type is known in the log by its id or its name (both are keys); step
+    names are compared trimmed and lower-cased. Escalation teams are the targets of
+    ``transfer_to_team`` actions, by id and by name.
+    """
+    steps: dict[tuple[str, str], int] = {}
+    teams: set[str] = set()
+    if model is not None:
+        for request_type in model.request_types:
+            for number, step in enumerate(request_type.steps, start=1):
+                for key in (request_type.id, request_type.name):
+                    steps.setdefault((key, step.strip().lower()), number)
+        names = {team.id: team.name for team in model.teams}
+        for path in model.escalation_paths:
+            for level in path.levels:
+                for action in level.actions:
+                    if action.transfer_to_team:
+                        teams.add(action.transfer_to_team)
+                        if action.transfer_to_team in names:
+                            teams.add(names[action.transfer_to_team])
+    path_steps = pa.table(
+        {
+            "request_type": [key for key, _ in steps],
+            "step": [step for _, step in steps],
+            "step_no": list(steps.values()),
+        },
+        schema=_PATH_STEPS,
+    )
+    escalation = pa.table({"team": sorted(teams)}, schema=_ESCALATION_TEAMS)
+    return path_steps, escalation
+
+
+def _attach_source(con: duckdb.DuckDBPyConnection, source: Path | str | pa.Table) -> None:
+    if isinstance(source, pa.Table):
+        con.register("case_events", source)
+        columns = source.column_names
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such case-event file")
+        relation = con.read_parquet(str(path))
+        relation.create_view("case_events")
+        columns = relation.columns
+    missing = [name for name in COLUMNS if name not in columns]
+    if missing:
+        raise ValueError(
+            "the source is not a case-event table (opsdesk.analytics.schema.CASE_EVENTS): "
+            f"missing columns {', '.join(missing)}"
+        )
+
+
+def diagnose(
+    source: Path | str | pa.Table,
+    *,
+    model: OperatingModel | None = None,
+    source_name: str | None = None,
+    repeat_window_days: int = 7,
+    examples: int = 5,
+    min_cases: int = DEFAULT_MIN_CASES,
+    progress: Progress | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    threads: int | None = None,
+) -> Diagnosis:
+    """KPIs, ranked friction findings, the handoff map and a summary of a case-event log.
+
+    ``source`` is a Parquet file or an Arrow table with the CASE_EVENTS columns.
+    ``model`` enables path deviation and the model-based escalation rate.
+    ``progress(done, total)`` is called after each query. DuckDB runs with
+    ``memory_limit`` (spilling to a temporary directory beyond it) and ``threads``
+    (default: every core).
+    """
+    if repeat_window_days < 0 or examples < 0 or min_cases < 1:
+        raise ValueError("repeat_window_days and examples must be >= 0, min_cases >= 1")
+    if source_name is None:
+        source_name = "arrow table" if isinstance(source, pa.Table) else Path(source).name
+    params: dict[str, Any] = {
+        "repeat_window_days": repeat_window_days,
+        "examples": examples,
+        "min_cases": min_cases,
+        "has_model": model is not None,
+    }
+    total = len(SQL_FILES)
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    with tempfile.TemporaryDirectory(prefix="opsdesk-duckdb-") as spill:
+        config: dict[str, Any] = {
+            "memory_limit": memory_limit,
+            "threads": threads or os.cpu_count() or 1,
+            "preserve_insertion_order": False,
+            "temp_directory": spill,
+        }
+        con = duckdb.connect(":memory:", config=config)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            _attach_source(con, source)
+            path_steps, escalation_teams = model_tables(model)
+            con.register("path_steps", path_steps)
+            con.register("escalation_teams", escalation_teams)
+
+            _run(con, "events", params)
+            step()
+            (summary_row,) = _rows(con, "summary", params)
+            step()
+            handoffs = [
+                {"from_team": r["from_team"], "to_team": r["to_team"], "count": r["transfers"]}
+                for r in _rows(con, "handoffs", params)
+            ]
+            step()
+            backlog = backlog_tables(_rows(con, "backlog", params))
+            step()
+            _run(con, "cases", params)
+            step()
+            _run(con, "case_findings", params)
+            step()
+            _run(con, "ownership_gaps", params)
+            step()
+            _run(con, "pending_agents", params)
+            step()
+            con.execute("DROP TABLE ev")
+            kpis = kpi_tables(_rows(con, "kpis", params)) + backlog
+            step()
+            finding_rows = _rows(con, "findings", params)
+            step()
+            example_rows = _rows(con, "finding_examples", params)
+            step()
+            detail_rows = _rows(con, "finding_details", params)
+            step()
+        finally:
+            con.close()
+
+    findings = build_findings(
+        finding_rows,
+        example_rows,
+        detail_rows,
+        kpis,
+        repeat_window_days=repeat_window_days,
+    )
+    summary = Summary(
+        source=source_name,
+        cases=int(summary_row["cases"]),
+        events=int(summary_row["events"]),
+        teams=int(summary_row["teams"]),
+        agents=int(summary_row["agents"]),
+        first_event=summary_row["first_event"],
+        last_event=summary_row["last_event"],
+    )
+    return Diagnosis(
+        summary=summary,
+        kpis=kpis,
+        findings=findings,
+        handoffs=handoffs,
+        fix_first=fix_first(findings),
+    )

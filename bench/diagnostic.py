@@ -59,13 +59,14 @@ def replicate(source: Path, factor: int, out: Path) -> None:
         return
     con = duckdb.connect()
     con.execute("SET memory_limit = '4GB'")
+    con.execute("SET enable_progress_bar = false")
+    con.execute("SET preserve_insertion_order = false")
     n = con.execute(f"SELECT max(seq) + 1 FROM read_parquet('{source}')").fetchone()[0]
     con.execute(
         f"""COPY (
             SELECT * REPLACE (case_id || '~' || CAST(r AS VARCHAR) AS case_id,
                               seq + r * {int(n)} AS seq)
-            FROM read_parquet('{source}') CROSS JOIN range({int(factor)}) AS copies(r)
-            ORDER BY r, seq
+            FROM range({int(factor)}) AS copies(r) CROSS JOIN read_parquet('{source}')
         ) TO '{out}' (FORMAT parquet, COMPRESSION zstd)"""
     )
     con.close()

@@ -33,6 +33,7 @@ def main() -> None:
     elif step == "ours":
         from opsdesk.analytics import process
 
+        start = time.perf_counter()  # from the Parquet file to the results, as for PM4Py
         con = process.connect(path)
         out["dfg_edges"] = len(process.directly_follows(con))
         out["variants"] = len(process.variants(con))
@@ -41,21 +42,21 @@ def main() -> None:
         import pandas as pd
         import pm4py
 
+        start = time.perf_counter()  # from the same Parquet file to the same three results
         frame = pd.read_parquet(path, columns=["case_id", "seq", "at", "type", "activity", "team"])
         frame["activity"] = frame["activity"].fillna(frame["type"])
         frame = frame.sort_values(["case_id", "at", "seq"], kind="stable")
-        loaded = time.perf_counter()
-        out["load_seconds"] = loaded - start
+        out["load_seconds"] = time.perf_counter() - start
         keys = {"case_id_key": "case_id", "activity_key": "activity", "timestamp_key": "at"}
         dfg, _, _ = pm4py.discover_dfg(frame, **keys)
         out["dfg_edges"] = len(dfg)
         out["variants"] = len(pm4py.get_variants(frame, **keys))
         teams = frame.dropna(subset=["team"])
         network = pm4py.discover_handover_of_work_network(
-            teams, beta=0, resource_key="team", **keys
+            teams, beta=0, resource_key="team", case_id_key="case_id", timestamp_key="at"
         )
-        out["handover_pairs"] = sum(1 for v in network.connections.values() if v)
-        start = loaded  # the computations only, as for opsdesk (which reads Parquet lazily)
+        # pairs of different teams (PM4Py also lists a team handing over to itself)
+        out["handover_pairs"] = sum(1 for (a, b), v in network.connections.items() if v and a != b)
     out["seconds"] = time.perf_counter() - start
     out["peak_kib"] = peak_kib()
     print(json.dumps(out))

@@ -16,7 +16,9 @@ import pytest
 from opsdesk.analytics.engine import diagnose
 from opsdesk.analytics.importers import import_log
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "servicenow_incident_event_log.csv.gz"
+DATA = (
+    Path(__file__).resolve().parents[3] / "shared" / "data" / "servicenow_incident_event_log.csv.gz"
+)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,7 @@ def per_case(log: Path) -> duckdb.DuckDBPyConnection:
                       AS reopened
             FROM read_parquet('{log}')
         )
-        GROUP BY case_id"""  # noqa: S608
+        GROUP BY case_id"""
     )
     return con
 
@@ -69,12 +71,16 @@ def test_reopens_agree_with_reopen_count(servicenow: Path) -> None:
 
 
 def test_sla_attainment_agrees_with_made_sla(servicenow: Path) -> None:
-    raw = duckdb.connect().execute(
-        "SELECT AVG(CAST(last_made_sla AS INTEGER)) FROM ("
-        " SELECT number, arg_max(made_sla = 'true', rn) AS last_made_sla FROM ("
-        f"  SELECT *, row_number() OVER () AS rn FROM read_csv('{DATA}', all_varchar=true))"
-        " GROUP BY number)"  # noqa: S608
-    ).fetchone()[0]  # type: ignore[index]
+    raw = (
+        duckdb.connect()
+        .execute(
+            "SELECT AVG(CAST(last_made_sla AS INTEGER)) FROM ("
+            " SELECT number, arg_max(made_sla = 'true', rn) AS last_made_sla FROM ("
+            f"  SELECT *, row_number() OVER () AS rn FROM read_csv('{DATA}', all_varchar=true))"
+            " GROUP BY number)"
+        )
+        .fetchone()[0]
+    )  # type: ignore[index]
     diagnosis = diagnose(servicenow)
     overall = next(k for k in diagnosis.kpis if k.dimension == "overall").rows[0]
     assert overall["sla_cases"] == 20_769

@@ -52,7 +52,7 @@ SQL_FILES: Final = (
 )
 
 #: Default DuckDB memory limit: the 12-million-event target fits in 6 GiB of RAM.
-DEFAULT_MEMORY_LIMIT: Final = "4GB"
+DEFAULT_MEMORY_LIMIT: Final = "5GB"
 
 #: Minimum affected cases for a finding to be reported.
 DEFAULT_MIN_CASES: Final = 5

@@ -223,6 +223,7 @@ neighbours AS (
         LEAD(case_id) OVER cw AS next_case,
         LEAD(created_t) OVER cw AS next_created_t
     FROM joined
+    -- (case_id is the hash key here: a deterministic tie-break for cases opened at once)
     WINDOW cw AS (PARTITION BY customer, category ORDER BY created_t, case_id)
 )
 SELECT

@@ -1,16 +1,36 @@
 -- Up to $examples example cases per finding: the costliest (extra hours plus a quarter
--- hour per extra touch), ties broken by case id.
+-- hour per extra touch), ties broken by case id. Cases are keyed by a hash of their id
+-- (events.sql); the ids are read back from the source for the chosen few only.
+WITH costs AS (
+    SELECT
+        f.kind,
+        f.segment,
+        f.case_id AS case_key,
+        f.extra_hours + 0.25 * f.extra_touches AS cost,
+        -- the cut-off: the costliest $examples, with every case tied at the boundary
+        RANK() OVER (
+            PARTITION BY f.kind, f.segment ORDER BY f.extra_hours + 0.25 * f.extra_touches DESC
+        ) AS cost_rank
+    FROM finding_cases AS f
+),
+candidates AS (
+    SELECT kind, segment, case_key, cost FROM costs WHERE cost_rank <= $examples
+),
+names AS (
+    SELECT DISTINCT HASH(case_id) AS case_key, case_id AS name
+    FROM case_events
+    WHERE HASH(case_id) IN (SELECT case_key FROM candidates)
+)
 SELECT kind, segment, case_id
 FROM (
     SELECT
-        kind,
-        segment,
-        case_id,
-        ROW_NUMBER() OVER (
-            PARTITION BY kind, segment
-            ORDER BY extra_hours + 0.25 * extra_touches DESC, case_id
-        ) AS rank_in_finding
-    FROM finding_cases
+        c.kind,
+        c.segment,
+        n.name AS case_id,
+        ROW_NUMBER() OVER (PARTITION BY c.kind, c.segment ORDER BY c.cost DESC, n.name)
+            AS rank_in_finding
+    FROM candidates AS c
+    INNER JOIN names AS n ON n.case_key = c.case_key
 ) AS ranked
 WHERE rank_in_finding <= $examples
 ORDER BY kind, segment, rank_in_finding

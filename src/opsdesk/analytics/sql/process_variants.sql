@@ -1,9 +1,9 @@
 -- Variants: the distinct activity sequences of cases, with how many cases follow each.
 SELECT variant, COUNT(*) AS cases
 FROM (
-    SELECT case_id, STRING_AGG(COALESCE(activity, type), ' > ' ORDER BY "at", seq) AS variant
-    FROM case_events
-    GROUP BY case_id
+    SELECT STRING_AGG(activity, ' > ' ORDER BY pos) AS variant
+    FROM steps
+    GROUP BY case_key
 ) AS traces
 GROUP BY variant
 ORDER BY cases DESC, variant

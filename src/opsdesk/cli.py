@@ -426,6 +426,85 @@ def export_events(
         err.print(f"wrote {n:,} events to {output}")
 
 
+# --- business calendars -------------------------------------------------------------
+
+calendar_app = typer.Typer(
+    help="Business-time arithmetic on the model's calendars.", no_args_is_help=True
+)
+app.add_typer(calendar_app, name="calendar")
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", help="Model file (default: the model in force).")
+]
+
+
+def _calendar(calendar_id: str, model_file: Path | None) -> Any:
+    from opsdesk.model import load_model_file
+    from opsdesk.sla import BusinessCalendar
+
+    if model_file is not None:
+        loaded = load_model_file(model_file)
+        if loaded.model is None:
+            fail(next((p.format() for p in loaded.problems), f"{model_file}: cannot load"))
+        model = loaded.model
+    else:
+        with errors():
+            model = open_db().model_in_force()[1]
+    try:
+        return BusinessCalendar.from_model(model.calendar(calendar_id))
+    except KeyError:
+        known = ", ".join(c.id for c in model.calendars)
+        fail(f"no calendar {calendar_id!r} in the model; it has {known}")
+
+
+def _instant(text: str, zone: Any) -> Any:
+    from datetime import datetime
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{text!r} is not an ISO 8601 time, e.g. 2026-12-24T16:30 or 2026-12-24T16:30Z")
+    # a time without an offset is wall-clock time in the calendar's zone
+    return value.replace(tzinfo=zone) if value.tzinfo is None else value
+
+
+@calendar_app.command("add", epilog="Example: opsdesk calendar add uk_site 2026-12-24T15:00 4h")
+def calendar_add(calendar: str, start: str, duration: str, model: ModelOption = None) -> None:
+    """The instant DURATION of business time after START (times without an offset are
+    local to the calendar)."""
+    from datetime import UTC
+
+    from opsdesk.model import parse_duration
+    from opsdesk.sla import BusinessTimeError
+
+    cal = _calendar(calendar, model)
+    try:
+        minutes = parse_duration(duration)
+    except ValueError as exc:
+        fail(f"{duration!r} is not a duration like 90m, 4h, 2d or 1h30m ({exc})")
+    try:
+        due = cal.add(_instant(start, cal.zone), minutes)
+    except BusinessTimeError as exc:
+        fail(str(exc))
+    out.print(f"{due.astimezone(UTC).isoformat()}  (UTC)", highlight=False)
+    out.print(f"{due.astimezone(cal.zone).isoformat()}  ({calendar}, local)", highlight=False)
+
+
+@calendar_app.command(
+    "between", epilog="Example: opsdesk calendar between uk_site 2026-12-24T09:00 2026-12-29T12:00"
+)
+def calendar_between(calendar: str, start: str, end: str, model: ModelOption = None) -> None:
+    """The business minutes between START and END."""
+    from opsdesk.sla import BusinessTimeError
+
+    cal = _calendar(calendar, model)
+    try:
+        span = cal.between(_instant(start, cal.zone), _instant(end, cal.zone))
+    except BusinessTimeError as exc:
+        fail(str(exc))
+    minutes = span.total_seconds() / 60
+    out.print(f"{minutes:g} business minutes ({minutes / 60:.2f} h)", highlight=False)
+
+
 # --- import and diagnose -----------------------------------------------------------
 
 MappingOption = Annotated[str | None, typer.Option(show_default=False)]

@@ -43,6 +43,8 @@ def run(db: Database | None, *args: str) -> tuple[int, str]:
         ["user", "create"],
         ["import"],
         ["diagnose"],
+        ["calendar", "add"],
+        ["calendar", "between"],
     ],
 )
 def test_every_help_shows_an_example(command: list[str]) -> None:
@@ -151,3 +153,26 @@ def test_import_refuses_a_mapping_without_time(tmp_path: Path) -> None:
     log.write_text("id,when,state\n1,2026-01-01 10:00,open\n")
     code, output = run(None, "import", str(log), "-o", str(tmp_path / "o.parquet"), "--case", "id")
     assert code == 1 and "--time" in output
+
+
+def test_calendar_add_and_between_agree() -> None:
+    code, output = run(
+        None, "calendar", "add", "uk_site", "2026-07-03T16:00", "2h", "--model", str(EXAMPLE)
+    )
+    assert code == 0, output
+    utc_line = output.splitlines()[0]
+    due = utc_line.split()[0]
+    assert "(UTC)" in utc_line and "local" in output
+    code, output = run(
+        None, "calendar", "between", "uk_site", "2026-07-03T16:00", due, "--model", str(EXAMPLE)
+    )
+    assert code == 0 and output.startswith("120 business minutes")
+
+
+def test_calendar_errors_say_what_to_do() -> None:
+    code, output = run(
+        None, "calendar", "add", "mars", "2026-07-03T16:00", "2h", "--model", str(EXAMPLE)
+    )
+    assert code == 1 and "uk_site" in output
+    code, output = run(None, "calendar", "add", "uk_site", "soon", "2h", "--model", str(EXAMPLE))
+    assert code == 1 and "ISO 8601" in output

@@ -268,3 +268,27 @@ def test_unknown_extension_and_missing_mapping(tmp_path: Path) -> None:
         import_log(src, tmp_path / "o.parquet")
     with pytest.raises(ImportRefused, match="IANA"):
         import_log(src, tmp_path / "o.parquet", mapping=MAPPING, tz="Mars/Olympus")
+
+
+def test_malformed_lines_become_rejects_not_failures(tmp_path: Path) -> None:
+    from opsdesk.analytics.importers import ColumnMapping, ImportRefused, import_log
+
+    src = tmp_path / "log.csv"
+    src.write_text(
+        "id,when,state\n"
+        "1,2026-01-01 10:00,open\n"
+        "2,2026-01-01 11:00,open,EXTRA\n"
+        "1,2026-01-01 12:00,solved\n"
+    )
+    mapping = ColumnMapping(case="id", time="when", status="state")
+    status_map = {"open": "open", "solved": "solved"}
+    result = import_log(src, tmp_path / "out.parquet", mapping=mapping, status_map=status_map)
+    assert (result.rows, result.events, result.rejected) == (3, 2, 1)
+    assert result.reasons == {"malformed line": 1}
+    rejects = result.rejects_path.read_text()
+    assert "malformed line 3" in rejects and "2,2026-01-01 11:00,open,EXTRA" in rejects
+    with pytest.raises(ImportRefused, match="malformed line"):
+        import_log(
+            src, tmp_path / "o2.parquet", mapping=mapping, status_map=status_map, max_rejects=0
+        )
+    assert not (tmp_path / "o2.parquet").exists()

@@ -202,7 +202,12 @@ def _plan(
             f"{' / '.join(PRESETS)}"
         )
     if fmt == "csv":
-        relation = f"read_csv({tabular.lit(str(source))}, all_varchar = true, header = true)"
+        # store_rejects: a malformed line (wrong number of fields, bad quoting) becomes a
+        # reject with its line number and text instead of failing the whole import
+        relation = (
+            f"read_csv({tabular.lit(str(source))}, all_varchar = true, header = true, "
+            "store_rejects = true)"
+        )
     else:
         path = source
         if source.name.lower().endswith(".gz"):

@@ -259,6 +259,34 @@ def _write_rejects(
     con.execute("DROP TABLE original")
 
 
+def _malformed_lines(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str]]:
+    """(line number, error, raw text) of the CSV lines DuckDB could not split into the
+    header's fields (read_csv's store_rejects); empty for other formats."""
+    try:
+        rows = con.execute(
+            "SELECT line, ANY_VALUE(error_message), ANY_VALUE(csv_line) FROM reject_errors "
+            "GROUP BY line ORDER BY line"
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
+    return [(int(line), str(message), str(text)) for line, message, text in rows]
+
+
+def _append_malformed(
+    path: Path, columns: list[str], malformed: list[tuple[int, str, str]]
+) -> None:
+    """Add malformed lines to the rejects file: their fields cannot be told apart, so
+    the reason carries the line number, the parser's complaint and the raw line."""
+    if not malformed:
+        return
+    import csv
+
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        for line, message, text in malformed:
+            writer.writerow([""] * len(columns) + [f"malformed line {line}: {message}: {text}"])
+
+
 def _derive(con: duckdb.DuckDBPyConnection) -> None:
     """Type every accepted row against the previous row of its case (see docs/importing.md)."""
     con.execute(EVENTS_DDL)
@@ -342,12 +370,16 @@ def run(
             f"--time-format is a strptime format"
         ) from exc
     rows = con.execute("SELECT count(*) FROM parsed").fetchone()[0]  # type: ignore[index]
+    malformed = _malformed_lines(con)
+    rows += len(malformed)
     reasons = dict(
         con.execute(
             "SELECT reason_kind, count(*) FROM parsed WHERE reason IS NOT NULL "
             "GROUP BY 1 ORDER BY 2 DESC"
         ).fetchall()
     )
+    if malformed:
+        reasons["malformed line"] = len(malformed)
     rejected = sum(reasons.values())
     if max_rejects is not None and rejected > max_rejects:
         raise ImportRefused(
@@ -363,6 +395,7 @@ def run(
     if rejected or rejects_always:
         progress(f"writing {rejected} rejects")
         _write_rejects(con, plan, columns, rejects_tmp)
+        _append_malformed(rejects_tmp, columns, malformed)
     progress("typing events")
     _derive(con)
     progress("writing parquet")
@@ -393,5 +426,8 @@ def _summary(con: duckdb.DuckDBPyConnection, reasons: dict[str, int]) -> str:
         example = con.execute(
             "SELECT reason FROM parsed WHERE reason_kind = ? ORDER BY rn LIMIT 1", [kind]
         ).fetchone()
-        parts.append(f"{n} {kind}, e.g. {example[0] if example else ''}")
+        if example is None and kind == "malformed line":
+            first = _malformed_lines(con)[:1]
+            example = (f"line {first[0][0]}: {first[0][1]}",) if first else None
+        parts.append(f"{n} {kind}" + (f", e.g. {example[0]}" if example else ""))
     return "; ".join(parts)

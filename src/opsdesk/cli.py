@@ -184,6 +184,7 @@ def demo(
                 bar.update(task, completed=done, total=total)
 
             summary = run_demo(db, days=days, seed=seed, start=first, progress=progress)
+        db.dispose()  # stops the checkpointer, which folds the WAL back into the file
     table = Table(title=f"demo: {days} days, seed {seed}", show_header=False)
     for key in (
         "customers",

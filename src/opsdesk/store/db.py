@@ -163,7 +163,8 @@ class Database:
             try:
                 while not stop.wait(interval):
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                # on the way out, also shrink the WAL file back (a no-op while readers remain)
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 conn.close()
 

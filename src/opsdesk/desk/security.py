@@ -14,7 +14,7 @@ from opsdesk.domain import commands as cmd
 from opsdesk.domain.errors import DomainError
 from opsdesk.domain.state import UserState
 from opsdesk.store import tables as t
-from opsdesk.store.uow import UnitOfWork, user_from_row
+from opsdesk.store.uow import UnitOfWork, state_from_row
 
 TOKEN_PREFIX = "odk_"  # noqa: S105 (a label, not a secret)
 _hasher = PasswordHasher()
@@ -58,7 +58,7 @@ def check_password(conn: Connection, email: str, password: str) -> UserState | N
     except (VerificationError, InvalidHashError):
         return None
     data = {k: v for k, v in row._mapping.items() if k != "password_hash"}
-    user = user_from_row(type("R", (), {"_mapping": data})())
+    user = state_from_row("users", data)
     return user if user.active else None
 
 
@@ -101,5 +101,5 @@ def user_for_token(conn: Connection, token: str) -> UserState | None:
     ).first()
     if row is None:
         return None
-    user = user_from_row(row)
+    user = state_from_row("users", dict(row._mapping))
     return user if user.active else None

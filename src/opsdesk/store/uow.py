@@ -8,7 +8,7 @@ Every write goes through :meth:`UnitOfWork.append`; nothing else inserts into
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -32,7 +32,6 @@ from opsdesk.store import tables as t
 from opsdesk.store.db import Database
 from opsdesk.store.fastpath import statements
 
-TICKET_COLUMNS = [c.name for c in t.tickets.columns]
 EVENT_FIELDS = list(Event.__slots__)
 
 
@@ -66,42 +65,34 @@ _DELETE_TAGS = delete(t.ticket_tags).where(
 _USER_BY_EMAIL = select(t.users).where(t.users.c.email == bindparam("email_"))
 
 
-def ticket_from_row(row: Any) -> TicketState:
-    data = dict(row._mapping)
-    data["tags"] = tuple(data["tags"])
-    return TicketState(**data)
+# The state each projection table holds, and its fields stored as JSON lists (tuples in
+# the state). The only place rows become states and back: uow, verify and security use it.
+STATE_TYPES: dict[str, Any] = {
+    "tickets": TicketState,
+    "customers": CustomerState,
+    "users": UserState,
+    "messages": MessageState,
+    "exceptions": ExceptionState,
+}
+_TUPLE_FIELDS: dict[str, tuple[str, ...]] = {
+    "tickets": ("tags",),
+    "users": ("roles", "teams", "skills"),
+}
 
 
-def ticket_row(ticket: TicketState) -> dict[str, Any]:
-    row = {name: getattr(ticket, name) for name in TICKET_COLUMNS}
-    row["tags"] = list(ticket.tags)
+def state_from_row(table: str, row: dict[str, Any]) -> Any:
+    """The state dataclass of a decoded ``table`` row (a dict of column values)."""
+    for name in _TUPLE_FIELDS.get(table, ()):
+        row[name] = tuple(row[name])
+    return STATE_TYPES[table](**row)
+
+
+def row_from_state(table: str, state: Any) -> dict[str, Any]:
+    """The column values of a state, as the table stores them."""
+    row = as_dict(state)
+    for name in _TUPLE_FIELDS.get(table, ()):
+        row[name] = list(row[name])
     return row
-
-
-def customer_from_row(row: Any) -> CustomerState:
-    return CustomerState(**dict(row._mapping))
-
-
-def user_from_row(row: Any) -> UserState:
-    d = dict(row._mapping)
-    for key in ("roles", "teams", "skills"):
-        d[key] = tuple(d[key])
-    return UserState(**d)
-
-
-def user_row(user: UserState) -> dict[str, Any]:
-    row = as_dict(user)
-    for key in ("roles", "teams", "skills"):
-        row[key] = list(row[key])
-    return row
-
-
-def exception_from_row(row: Any) -> ExceptionState:
-    return ExceptionState(**dict(row._mapping))
-
-
-def message_from_row(row: Any) -> MessageState:
-    return MessageState(**dict(row._mapping))
 
 
 def as_dict(obj: Any) -> dict[str, Any]:
@@ -130,7 +121,6 @@ class UnitOfWork:
         self.actor_id = actor_id
         self._now = now
         self.projection = Projection()
-        self._tags: dict[int, tuple[str, ...]] = {}
         self._loaded: dict[tuple[str, Any], dict[str, Any]] = {}
         self._pending: list[Event] = []
         self.appended: list[Event] = []
@@ -219,30 +209,27 @@ class UnitOfWork:
 
     # --- loading state -----------------------------------------------------------
 
+    def _load(self, table: str, cache: dict[int, Any], row_id: int, what: str) -> Any:
+        """A row as state, loaded once per unit of work (a snapshot of it is kept so a
+        later write updates only the changed columns); :class:`NotFound` if missing."""
+        if row_id in cache:
+            return cache[row_id]
+        sql = self._sql[table]
+        self._cur.execute(sql.select_by_id, {"id": row_id})
+        raw = self._cur.fetchone()
+        if raw is None:
+            raise NotFound(f"{what} {row_id} does not exist")
+        state = state_from_row(table, sql.decode(raw))
+        cache[row_id] = state
+        self._loaded[(table, row_id)] = row_from_state(table, state)
+        return state
+
     def ticket(self, ticket_id: int) -> TicketState:
         """The ticket, loaded once per unit of work; :class:`NotFound` if missing."""
-        p = self.projection
-        if ticket_id in p.tickets:
-            return p.tickets[ticket_id]
-        row = self._fetch("tickets", ticket_id)
-        if row is None:
-            raise NotFound(f"ticket {ticket_id} does not exist")
-        row["tags"] = tuple(row["tags"])
-        ticket = TicketState(**row)
-        p.tickets[ticket_id] = ticket
-        self._tags[ticket_id] = ticket.tags
-        self._loaded[("tickets", ticket_id)] = ticket_row(ticket)
-        return ticket
+        return self._load("tickets", self.projection.tickets, ticket_id, "ticket")  # type: ignore[no-any-return]
 
     def customer(self, customer_id: int) -> CustomerState:
-        p = self.projection
-        if customer_id in p.customers:
-            return p.customers[customer_id]
-        row = self._fetch("customers", customer_id)
-        if row is None:
-            raise NotFound(f"customer {customer_id} does not exist")
-        p.customers[customer_id] = CustomerState(**row)
-        return p.customers[customer_id]
+        return self._load("customers", self.projection.customers, customer_id, "customer")  # type: ignore[no-any-return]
 
     def customer_handles(self, customer_id: int) -> list[tuple[str, str]]:
         self.flush()
@@ -263,39 +250,19 @@ class UnitOfWork:
         return int(row.customer_id)
 
     def user(self, user_id: int) -> UserState:
-        p = self.projection
-        if user_id in p.users:
-            return p.users[user_id]
-        row = self._fetch("users", user_id)
-        if row is None:
-            raise NotFound(f"user {user_id} does not exist")
-        for key in ("roles", "teams", "skills"):
-            row[key] = tuple(row[key])
-        p.users[user_id] = UserState(**row)
-        return p.users[user_id]
+        return self._load("users", self.projection.users, user_id, "user")  # type: ignore[no-any-return]
 
     def user_by_email(self, email: str) -> UserState | None:
         self.flush()
         row = self.conn.execute(_USER_BY_EMAIL, {"email_": email.strip().lower()}).first()
         if row is None:
             return None
-        return self.projection.users.setdefault(row.id, user_from_row(row))
+        if row.id not in self.projection.users:
+            return self.user(row.id)
+        return self.projection.users[row.id]
 
     def exception(self, exception_id: int) -> ExceptionState:
-        p = self.projection
-        if exception_id in p.exceptions:
-            return p.exceptions[exception_id]
-        row = self._fetch("exceptions", exception_id)
-        if row is None:
-            raise NotFound(f"exception {exception_id} does not exist")
-        p.exceptions[exception_id] = ExceptionState(**row)
-        return p.exceptions[exception_id]
-
-    def _fetch(self, table: str, row_id: int) -> dict[str, Any] | None:
-        sql = self._sql[table]
-        self._cur.execute(sql.select_by_id, {"id": row_id})
-        row = self._cur.fetchone()
-        return None if row is None else sql.decode(row)
+        return self._load("exceptions", self.projection.exceptions, exception_id, "exception")  # type: ignore[no-any-return]
 
     # --- appending ------------------------------------------------------------------
 
@@ -373,7 +340,7 @@ class UnitOfWork:
                         {"kind_": h.kind, "value_": h.value, "customer_id": h.customer_id},
                     )
             elif kind == "user":
-                self._write("users", user_row(p.users[key]), is_new)  # type: ignore[index]
+                self._write("users", row_from_state("users", p.users[key]), is_new)  # type: ignore[index]
             elif kind == "message":
                 new_messages.append(as_dict(p.messages[key]))  # type: ignore[index]
             elif kind == "exception":
@@ -401,8 +368,9 @@ class UnitOfWork:
             self._loaded[(table, row["id"])] = row
 
     def _write_ticket(self, ticket: TicketState, is_new: bool) -> None:
-        self._write("tickets", ticket_row(ticket), is_new)
-        before = () if is_new else self._tags.get(ticket.id, ())
+        loaded = None if is_new else self._loaded.get(("tickets", ticket.id))
+        before = tuple(loaded["tags"]) if loaded else ()
+        self._write("tickets", row_from_state("tickets", ticket), is_new)
         if ticket.tags != before:
             for tag in set(before) - set(ticket.tags):
                 self.conn.execute(_DELETE_TAGS, {"ticket_id_": ticket.id, "tag_": tag})
@@ -411,7 +379,6 @@ class UnitOfWork:
                 self.conn.execute(
                     _INSERT["ticket_tags"], [{"ticket_id": ticket.id, "tag": g} for g in added]
                 )
-            self._tags[ticket.id] = ticket.tags
 
 
 def _event_tuple(e: Event) -> tuple[Any, ...]:
@@ -426,8 +393,3 @@ def _event_tuple(e: Event) -> tuple[Any, ...]:
         e.model_version,
         e.payload,
     )
-
-
-def rows_to_states(rows: Iterable[Any]) -> list[TicketState]:
-    """Ticket rows (full ``tickets`` rows) as states."""
-    return [ticket_from_row(r) for r in rows]

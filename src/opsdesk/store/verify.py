@@ -12,19 +12,11 @@ import orjson
 from sqlalchemy import Connection, func, select
 
 from opsdesk.domain.events import VOCABULARY, Event
-from opsdesk.domain.state import (
-    CustomerState,
-    ExceptionState,
-    HandleState,
-    MessageState,
-    Projection,
-    TicketState,
-    UserState,
-)
+from opsdesk.domain.state import HandleState, Projection
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
 from opsdesk.store.fastpath import statements
-from opsdesk.store.uow import as_dict
+from opsdesk.store.uow import STATE_TYPES, as_dict, state_from_row
 
 BATCH = 20_000
 PROJECTIONS = (
@@ -138,19 +130,10 @@ def load_live(conn: Connection) -> Projection:
             for row in batch:
                 yield spec.decode(row)
 
-    for d in rows("tickets"):
-        d["tags"] = tuple(d["tags"])
-        p.tickets[d["id"]] = TicketState(**d)
-    for d in rows("customers"):
-        p.customers[d["id"]] = CustomerState(**d)
-    for d in rows("users"):
-        for key in ("roles", "teams", "skills"):
-            d[key] = tuple(d[key])
-        p.users[d["id"]] = UserState(**d)
-    for d in rows("messages"):
-        p.messages[d["id"]] = MessageState(**d)
-    for d in rows("exceptions"):
-        p.exceptions[d["id"]] = ExceptionState(**d)
+    for table in STATE_TYPES:
+        target = getattr(p, table)
+        for d in rows(table):
+            target[d["id"]] = state_from_row(table, d)
     cursor.execute("SELECT kind, value, customer_id FROM customer_handles")
     for kind, value, customer_id in cursor.fetchall():
         p.handles[(kind, value)] = HandleState(kind, value, customer_id)

@@ -439,14 +439,10 @@ ModelOption = Annotated[
 
 
 def _calendar(calendar_id: str, model_file: Path | None) -> Any:
-    from opsdesk.model import load_model_file
     from opsdesk.sla import BusinessCalendar
 
     if model_file is not None:
-        loaded = load_model_file(model_file)
-        if loaded.model is None:
-            fail(next((p.format() for p in loaded.problems), f"{model_file}: cannot load"))
-        model = loaded.model
+        model = _load_model(model_file)
     else:
         with errors():
             model = open_db().model_in_force()[1]
@@ -509,83 +505,65 @@ def calendar_between(calendar: str, start: str, end: str, model: ModelOption = N
 # --- import and diagnose -----------------------------------------------------------
 
 MappingOption = Annotated[str | None, typer.Option(show_default=False)]
+# the mapping flags, named as ColumnMapping's fields
+MAPPED_COLUMNS = (
+    "case",
+    "time",
+    "activity",
+    "team",
+    "agent",
+    "status",
+    "customer",
+    "channel",
+    "category",
+    "priority",
+    "made_sla",
+)
+AttrOption = Annotated[list[str] | None, typer.Option(help="Extra attribute NAME=COLUMN.")]
+TimeFormatOption = Annotated[str | None, typer.Option(help="strptime format, e.g. %d/%m/%Y %H:%M.")]
+TzOption = Annotated[str, typer.Option(help="Time zone of naive times.")]
+StatusMapOption = Annotated[
+    Path | None, typer.Option(help="Status map file (source,status or YAML).")
+]
+RejectsOption = Annotated[Path | None, typer.Option(help="Where to write rejected rows.")]
+MaxRejectsOption = Annotated[int | None, typer.Option(help="Fail beyond this many rejects.")]
+PresetOption = Annotated[str | None, typer.Option(help="Column preset: servicenow.")]
 
 
-def _mapping(
-    case: str | None,
-    time: str | None,
-    activity: str | None,
-    team: str | None,
-    agent: str | None,
-    status: str | None,
-    customer: str | None,
-    channel: str | None,
-    category: str | None,
-    priority: str | None,
-    made_sla: str | None,
-    attr: list[str] | None,
-) -> Any:
-    from opsdesk.analytics.importers import ColumnMapping
-
-    attrs: dict[str, str] = {}
-    for item in attr or []:
-        name, sep, column = item.partition("=")
-        if not sep or not name or not column:
-            fail(f"--attr takes NAME=COLUMN, got {item!r}")
-        attrs[name] = column
-    if case is None and time is None:
-        return None
-    if case is None or time is None:
-        fail("a generic import needs both --case COLUMN and --time COLUMN (or --preset)")
-    return ColumnMapping(
-        case=case,
-        time=time,
-        activity=activity,
-        team=team,
-        agent=agent,
-        status=status,
-        customer=customer,
-        channel=channel,
-        category=category,
-        priority=priority,
-        made_sla=made_sla,
-        attrs=attrs,
-    )
-
-
-def _import(
-    source: Path,
-    out: Path,
+def _import_options(
     *,
     preset: str | None,
-    mapping: Any,
-    status_map: Path | None,
+    columns: dict[str, str | None],
+    attr: list[str] | None,
     time_format: str | None,
     tz: str,
+    status_map: Path | None,
     max_rejects: int | None,
-    rejects: Path | None,
-) -> Any:
-    from opsdesk.analytics.importers import import_log
+) -> dict[str, Any]:
+    """The keyword arguments of import_log from the shared import flags."""
+    from opsdesk.analytics.importers import ColumnMapping, parse_attr_specs
 
-    with progress_bar() as bar:
-        task = bar.add_task(f"importing {source.name}", total=None)
-        result = import_log(
-            source,
-            out,
-            preset=preset,
-            mapping=mapping,
-            status_map=status_map,
-            time_format=time_format,
-            tz=tz,
-            rejects=rejects,
-            max_rejects=max_rejects,
-            progress=lambda stage: bar.update(task, description=f"{source.name}: {stage}"),
-        )
+    mapping = None
+    if columns["case"] is not None or columns["time"] is not None:
+        if columns["case"] is None or columns["time"] is None:
+            fail("a generic import needs both --case COLUMN and --time COLUMN (or --preset)")
+        with errors():
+            mapping = ColumnMapping(**columns, attrs=parse_attr_specs(attr or []))  # type: ignore[arg-type]
+    return {
+        "preset": preset,
+        "mapping": mapping,
+        "status_map": status_map,
+        "time_format": time_format,
+        "tz": tz,
+        "max_rejects": max_rejects,
+    }
+
+
+def _report_import(source: Path, result: Any, rejects: Path | None) -> None:
     line = f"imported {result.events:,} events of {result.cases:,} cases from {source}"
     if result.rejected:
-        line += f"; {result.rejected:,} rows rejected (see {result.rejects_path})"
-    err.print(line, highlight=False)
-    return result
+        line += f"; {result.rejected:,} rows rejected (see {rejects})"
+    err.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command(
@@ -595,7 +573,7 @@ def _import(
 def import_cmd(
     source: Path,
     output: Annotated[Path, typer.Option("--output", "-o", help="Parquet file to write.")],
-    preset: Annotated[str | None, typer.Option(help="Column preset: servicenow.")] = None,
+    preset: PresetOption = None,
     case: MappingOption = None,
     time: MappingOption = None,
     activity: MappingOption = None,
@@ -607,44 +585,36 @@ def import_cmd(
     category: MappingOption = None,
     priority: MappingOption = None,
     made_sla: MappingOption = None,
-    attr: Annotated[list[str] | None, typer.Option(help="Extra attribute NAME=COLUMN.")] = None,
-    time_format: Annotated[
-        str | None, typer.Option(help="strptime format, e.g. %d/%m/%Y %H:%M.")
-    ] = None,
-    tz: Annotated[str, typer.Option(help="Time zone of naive times.")] = "UTC",
-    status_map: Annotated[
-        Path | None, typer.Option(help="Status map file (source,status).")
-    ] = None,
-    rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows.")] = None,
-    max_rejects: Annotated[int | None, typer.Option(help="Fail beyond this many rejects.")] = None,
+    attr: AttrOption = None,
+    time_format: TimeFormatOption = None,
+    tz: TzOption = "UTC",
+    status_map: StatusMapOption = None,
+    rejects: RejectsOption = None,
+    max_rejects: MaxRejectsOption = None,
 ) -> None:
     """Import a CSV, Parquet or XES event log (gzip too) into opsdesk's case-event format."""
-    mapping = _mapping(
-        case,
-        time,
-        activity,
-        team,
-        agent,
-        status,
-        customer,
-        channel,
-        category,
-        priority,
-        made_sla,
-        attr,
+    from opsdesk.analytics.importers import import_log
+
+    columns = {k: v for k, v in locals().items() if k in MAPPED_COLUMNS}
+    options = _import_options(
+        preset=preset,
+        columns=columns,
+        attr=attr,
+        time_format=time_format,
+        tz=tz,
+        status_map=status_map,
+        max_rejects=max_rejects,
     )
-    with errors():
-        _import(
+    with errors(), progress_bar() as bar:
+        task = bar.add_task(f"importing {source.name}", total=None)
+        result = import_log(
             source,
             output,
-            preset=preset,
-            mapping=mapping,
-            status_map=status_map,
-            time_format=time_format,
-            tz=tz,
-            max_rejects=max_rejects,
             rejects=rejects,
+            progress=lambda stage: bar.update(task, description=f"{source.name}: {stage}"),
+            **options,
         )
+    _report_import(source, result, result.rejects_path)
 
 
 @app.command(
@@ -666,7 +636,7 @@ def diagnose(
             "(default for the database: the model in force)."
         ),
     ] = None,
-    preset: Annotated[str | None, typer.Option(help="Column preset: servicenow.")] = None,
+    preset: PresetOption = None,
     case: MappingOption = None,
     time: MappingOption = None,
     activity: MappingOption = None,
@@ -678,78 +648,52 @@ def diagnose(
     category: MappingOption = None,
     priority: MappingOption = None,
     made_sla: MappingOption = None,
-    attr: Annotated[list[str] | None, typer.Option(help="Extra attribute NAME=COLUMN.")] = None,
-    time_format: Annotated[str | None, typer.Option(help="strptime format.")] = None,
-    tz: Annotated[str, typer.Option(help="Time zone of naive times.")] = "UTC",
-    status_map: Annotated[Path | None, typer.Option(help="Status map file.")] = None,
-    rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows.")] = None,
-    max_rejects: Annotated[int | None, typer.Option(help="Fail beyond this many rejects.")] = None,
+    attr: AttrOption = None,
+    time_format: TimeFormatOption = None,
+    tz: TzOption = "UTC",
+    status_map: StatusMapOption = None,
+    rejects: RejectsOption = None,
+    max_rejects: MaxRejectsOption = None,
 ) -> None:
     """Rank where operations force improvisation: KPIs and friction findings, as HTML/JSON."""
-    import tempfile
-
-    from opsdesk.analytics.engine import diagnose as run_diagnosis
+    from opsdesk.analytics import service
     from opsdesk.analytics.report import write_reports
-    from opsdesk.model import load_model_file
 
-    operating_model = None
-    if model is not None:
-        loaded = load_model_file(model)
-        if loaded.model is None:
-            fail(next((p.format() for p in loaded.problems), f"{model}: cannot load the model"))
-        operating_model = loaded.model
-    mapping = _mapping(
-        case,
-        time,
-        activity,
-        team,
-        agent,
-        status,
-        customer,
-        channel,
-        category,
-        priority,
-        made_sla,
-        attr,
-    )
-    with tempfile.TemporaryDirectory(prefix="opsdesk-diagnose-") as tmp, errors():
-        log = Path(tmp) / "case_events.parquet"
+    columns = {k: v for k, v in locals().items() if k in MAPPED_COLUMNS}
+    operating_model = _load_model(model) if model is not None else None
+    with errors(), progress_bar() as bar:
+        task = bar.add_task("diagnosing", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
         if source is None:
-            from opsdesk.analytics.ownlog import export_case_events
-
-            db = open_db()
-            with progress_bar() as bar:
-                task = bar.add_task("reading the event log", total=None)
-                export_case_events(
-                    db, log, progress=lambda n: bar.update(task, completed=n), read_back=False
-                )
-            if operating_model is None:
-                try:
-                    operating_model = db.model_in_force()[1]
-                except DomainError:
-                    operating_model = None
-            name = "opsdesk database"
+            result = service.diagnose_database(
+                open_db(),
+                model=operating_model,
+                progress=progress,
+                read_progress=lambda n: bar.update(task, description=f"reading {n:,} events"),
+            )
         else:
-            _import(
-                source,
-                log,
+            options = _import_options(
                 preset=preset,
-                mapping=mapping,
-                status_map=status_map,
+                columns=columns,
+                attr=attr,
                 time_format=time_format,
                 tz=tz,
+                status_map=status_map,
                 max_rejects=max_rejects,
-                rejects=rejects,
             )
-            name = source.name
-        with progress_bar() as bar:
-            task = bar.add_task("diagnosing", total=None)
-            result = run_diagnosis(
-                log,
+            outcome = service.diagnose_file(
+                source,
                 model=operating_model,
-                source_name=name,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
+                rejects=rejects,
+                progress=progress,
+                import_progress=lambda stage: bar.update(task, description=stage),
+                **options,
             )
+            _report_import(source, outcome.imported, outcome.rejects)
+            result = outcome.diagnosis
         write_reports(result, html=html, json=json_out)
     s = result.summary
     out.print(
@@ -761,6 +705,16 @@ def diagnose(
     for path in (html, json_out):
         if path is not None:
             out.print(f"wrote {path}")
+
+
+def _load_model(path: Path) -> Any:
+    """The operating model in a file, or one actionable line and exit 1."""
+    from opsdesk.model import load_model_file
+
+    loaded = load_model_file(path)
+    if loaded.model is None:
+        fail(next((p.format() for p in loaded.problems), f"{path}: cannot load the model"))
+    return loaded.model
 
 
 def main() -> None:

@@ -176,3 +176,29 @@ def test_calendar_errors_say_what_to_do() -> None:
     assert code == 1 and "uk_site" in output
     code, output = run(None, "calendar", "add", "uk_site", "soon", "2h", "--model", str(EXAMPLE))
     assert code == 1 and "ISO 8601" in output
+
+
+def test_diagnose_a_file_keeps_its_rejects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / "mini.csv"
+    log.write_text(
+        "id,when,state\n1,2026-01-01 10:00,open\n2,bad,open\n1,2026-01-01 12:00,solved\n"
+    )
+    status_map = tmp_path / "map.csv"
+    status_map.write_text("source,status\nopen,open\nsolved,solved\n")
+    code, output = run(
+        None,
+        "diagnose",
+        str(log),
+        "--case",
+        "id",
+        "--time",
+        "when",
+        "--status",
+        "state",
+        "--status-map",
+        str(status_map),
+    )
+    assert code == 0, output
+    assert "1 rows rejected" in output
+    assert "bad time" in (tmp_path / "mini.rejects.csv").read_text()

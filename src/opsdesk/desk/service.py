@@ -30,7 +30,7 @@ def create_customer(
     handles = list(handles)
     taken = {}
     for kind, value in handles:
-        key = cmd._handle(kind, value)
+        key = cmd.normalise_handle(kind, value)
         owner = uow.handle_owner(*key)
         if owner is not None:
             taken[key] = owner
@@ -42,7 +42,7 @@ def create_customer(
 
 def add_handle(uow: UnitOfWork, customer_id: int, kind: str, value: str) -> CustomerState:
     customer = uow.customer(customer_id)
-    key = cmd._handle(kind, value)
+    key = cmd.normalise_handle(kind, value)
     uow.append(cmd.add_handle(uow.context(), customer, kind, value, uow.handle_owner(*key)))
     return customer
 
@@ -59,7 +59,7 @@ def customer_for_handle(
     uow: UnitOfWork, kind: str, value: str, *, name: str, tier: str = "standard"
 ) -> CustomerState:
     """The customer holding a handle (following merges), created when unknown."""
-    key = cmd._handle(kind, value)
+    key = cmd.normalise_handle(kind, value)
     owner = uow.handle_owner(*key)
     if owner is None:
         return create_customer(uow, name=name, tier=tier, handles=[key])

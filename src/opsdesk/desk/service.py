@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select
 
+from opsdesk.desk.reactions import append
 from opsdesk.domain import commands as cmd
 from opsdesk.domain.errors import DomainError
 from opsdesk.domain.state import CustomerState, ExceptionState, TicketState, UserState
@@ -34,8 +35,8 @@ def create_customer(
         owner = uow.handle_owner(*key)
         if owner is not None:
             taken[key] = owner
-    events = uow.append(
-        cmd.create_customer(uow.context(), name=name, tier=tier, handles=handles, taken=taken)
+    events = append(
+        uow, cmd.create_customer(uow.context(), name=name, tier=tier, handles=handles, taken=taken)
     )
     return uow.projection.customers[events[0].customer_id]  # type: ignore[index]
 
@@ -43,7 +44,7 @@ def create_customer(
 def add_handle(uow: UnitOfWork, customer_id: int, kind: str, value: str) -> CustomerState:
     customer = uow.customer(customer_id)
     key = cmd.normalise_handle(kind, value)
-    uow.append(cmd.add_handle(uow.context(), customer, kind, value, uow.handle_owner(*key)))
+    append(uow, cmd.add_handle(uow.context(), customer, kind, value, uow.handle_owner(*key)))
     return customer
 
 
@@ -51,7 +52,7 @@ def merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> Customer
     """Merge ``source`` into ``target``; the target's timeline then shows both histories."""
     source, target = uow.customer(source_id), uow.customer(target_id)
     handles = uow.customer_handles(source_id)
-    uow.append(cmd.merge_customers(uow.context(), source, target, handles))
+    append(uow, cmd.merge_customers(uow.context(), source, target, handles))
     return target
 
 
@@ -82,7 +83,8 @@ def create_user(
     skills: list[str] | None = None,
 ) -> UserState:
     taken = uow.user_by_email(email) is not None
-    events = uow.append(
+    events = append(
+        uow,
         cmd.create_user(
             uow.context(),
             name=name,
@@ -91,7 +93,7 @@ def create_user(
             teams=teams,
             skills=skills,
             email_taken=taken,
-        )
+        ),
     )
     return uow.projection.users[events[0].payload["user_id"]]
 
@@ -109,14 +111,14 @@ def _owned(uow: UnitOfWork, user_id: int) -> list[tuple[str, int]]:
 def change_user(uow: UnitOfWork, user_id: int, field: str, values: list[str]) -> UserState:
     user = uow.user(user_id)
     owned = [team for team, _ in _owned(uow, user_id)]
-    uow.append(cmd.change_user(uow.context(), user, field, values, owned))
+    append(uow, cmd.change_user(uow.context(), user, field, values, owned))
     return user
 
 
 def deactivate_user(uow: UnitOfWork, user_id: int, reason: str) -> UserState:
     user = uow.user(user_id)
     owned = sum(n for _, n in _owned(uow, user_id))
-    uow.append(cmd.deactivate_user(uow.context(), user, owned, reason))
+    append(uow, cmd.deactivate_user(uow.context(), user, owned, reason))
     return user
 
 
@@ -139,7 +141,8 @@ def create_ticket(
     """Open a ticket; with a request type it is triaged to that type's owner team."""
     customer = uow.customer(customer_id)
     previous = uow.ticket(follow_up_of) if follow_up_of is not None else None
-    events = uow.append(
+    events = append(
+        uow,
         cmd.create_ticket(
             uow.context(),
             customer=customer,
@@ -151,7 +154,7 @@ def create_ticket(
             body=body,
             author_kind=author_kind,
             follow_up_of=previous,
-        )
+        ),
     )
     return uow.projection.tickets[events[0].ticket_id]  # type: ignore[index]
 
@@ -160,7 +163,7 @@ def triage_ticket(
     uow: UnitOfWork, ticket_id: int, request_type: str, rule: str | None = None
 ) -> TicketState:
     ticket = uow.ticket(ticket_id)
-    uow.append(cmd.triage_ticket(uow.context(), ticket, request_type, rule))
+    append(uow, cmd.triage_ticket(uow.context(), ticket, request_type, rule))
     return ticket
 
 
@@ -170,13 +173,13 @@ def accept_ticket(uow: UnitOfWork, ticket_id: int, agent_id: int | None = None) 
     agent_id = agent_id if agent_id is not None else uow.actor_id
     if agent_id is None:
         raise DomainError("name the agent who accepts the ticket")
-    uow.append(cmd.accept_ticket(uow.context(), ticket, uow.user(agent_id)))
+    append(uow, cmd.accept_ticket(uow.context(), ticket, uow.user(agent_id)))
     return ticket
 
 
 def change_status(uow: UnitOfWork, ticket_id: int, status: str, reason: str = "") -> TicketState:
     ticket = uow.ticket(ticket_id)
-    uow.append(cmd.change_status(uow.context(), ticket, status, reason))
+    append(uow, cmd.change_status(uow.context(), ticket, status, reason))
     return ticket
 
 
@@ -184,7 +187,7 @@ def change_priority(
     uow: UnitOfWork, ticket_id: int, priority: str, reason: str = ""
 ) -> TicketState:
     ticket = uow.ticket(ticket_id)
-    uow.append(cmd.change_priority(uow.context(), ticket, priority, reason))
+    append(uow, cmd.change_priority(uow.context(), ticket, priority, reason))
     return ticket
 
 
@@ -199,8 +202,9 @@ def transfer_ticket(
     """Move ownership explicitly, with a reason."""
     ticket = uow.ticket(ticket_id)
     agent = uow.user(to_agent) if to_agent is not None else None
-    uow.append(
-        cmd.transfer_ticket(uow.context(), ticket, reason=reason, to_team=to_team, to_agent=agent)
+    append(
+        uow,
+        cmd.transfer_ticket(uow.context(), ticket, reason=reason, to_team=to_team, to_agent=agent),
     )
     return ticket
 
@@ -209,7 +213,7 @@ def change_tags(
     uow: UnitOfWork, ticket_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()
 ) -> TicketState:
     ticket = uow.ticket(ticket_id)
-    uow.append(cmd.change_tags(uow.context(), ticket, add, remove))
+    append(uow, cmd.change_tags(uow.context(), ticket, add, remove))
     return ticket
 
 
@@ -232,7 +236,8 @@ def add_message(
     author_id = uow.actor_id if author_kind == "agent" else None
     if author_kind == "customer":
         author_id = ticket.customer_id
-    uow.append(
+    append(
+        uow,
         cmd.add_message(
             uow.context(),
             ticket,
@@ -241,14 +246,14 @@ def add_message(
             author_kind=author_kind,
             author_id=author_id,
             channel=channel,
-        )
+        ),
     )
     return ticket
 
 
 def record_csat(uow: UnitOfWork, ticket_id: int, score: int, comment: str = "") -> TicketState:
     ticket = uow.ticket(ticket_id)
-    uow.append(cmd.record_csat(uow.context(), ticket, score, comment))
+    append(uow, cmd.record_csat(uow.context(), ticket, score, comment))
     return ticket
 
 
@@ -259,7 +264,7 @@ def request_exception(
     uow: UnitOfWork, ticket_id: int, exception_type: str, reason: str
 ) -> ExceptionState:
     ticket = uow.ticket(ticket_id)
-    events = uow.append(cmd.request_exception(uow.context(), ticket, exception_type, reason))
+    events = append(uow, cmd.request_exception(uow.context(), ticket, exception_type, reason))
     return uow.projection.exceptions[events[0].payload["exception_id"]]
 
 
@@ -271,10 +276,11 @@ def decide_exception(
     if uow.actor_kind != "user" or uow.actor_id is None:
         raise DomainError("exceptions are decided by a person holding an approver role")
     ticket = uow.ticket(x.ticket_id)
-    uow.append(
+    append(
+        uow,
         cmd.decide_exception(
             uow.context(), x, ticket, uow.user(uow.actor_id), approve=approve, note=note
-        )
+        ),
     )
     return x
 
@@ -294,5 +300,5 @@ def expire_exceptions(uow: UnitOfWork) -> int:
         # reuse a state already loaded in this unit of work, else build it from the row
         x = uow.projection.exceptions.setdefault(row.id, ExceptionState(**data))
         candidates.append((x, customer_id))
-    events = uow.append(cmd.expire_exceptions(uow.context(), candidates))
+    events = append(uow, cmd.expire_exceptions(uow.context(), candidates))
     return len(events)

@@ -74,6 +74,12 @@ class UserDeactivated(_Payload):
     reason: str
 
 
+class UserPresenceChanged(_Payload):
+    user_id: int
+    before: Literal["online", "away", "offline"]
+    after: Literal["online", "away", "offline"]
+
+
 class UserCredentialsChanged(_Payload):
     user_id: int
     what: Literal["password", "token_created", "token_revoked"]
@@ -146,6 +152,102 @@ class MessageAdded(_Payload):
     author_id: int | None
     channel: str
     body: str
+
+
+class TriageRuleFired(_Payload):
+    rule: str
+    request_type: str | None = None
+    priority: str | None = None
+    tags: list[str] = []
+
+
+class OwnershipContested(_Payload):
+    transfer_number: int
+    requested_team: str
+    requested_agent: int | None
+    owning_team: str
+    lead_id: int
+    reason: str
+
+
+# --- SLA clocks --------------------------------------------------------------
+
+SlaMetric = Literal["first_reply", "next_reply", "periodic_update", "resolution"]
+
+
+class SlaActivated(_Payload):
+    clock_id: int
+    metric: SlaMetric
+    policy: str
+    priority: str
+    target_minutes: int
+    business_hours: bool
+    calendar: str | None
+    started_at: datetime
+    due_at: datetime
+    warning_at: datetime
+
+
+class SlaPaused(_Payload):
+    clock_id: int
+    metric: SlaMetric
+    elapsed_minutes: float
+
+
+class SlaResumed(_Payload):
+    clock_id: int
+    metric: SlaMetric
+    due_at: datetime
+    warning_at: datetime
+
+
+class SlaRetargeted(_Payload):
+    clock_id: int
+    metric: SlaMetric
+    priority: str
+    before_target_minutes: int
+    target_minutes: int
+    # None while the clock is paused: the due time is set again when it resumes
+    due_at: datetime | None
+    warning_at: datetime | None
+
+
+class SlaMark(_Payload):
+    clock_id: int
+    metric: SlaMetric
+    due_at: datetime
+
+
+class SlaEnded(_Payload):
+    clock_id: int
+    metric: SlaMetric
+    elapsed_minutes: float
+    target_minutes: int
+    reason: str = ""
+
+
+# --- escalation and notifications -----------------------------------------------
+
+
+class EscalationFired(_Payload):
+    path: str
+    level: int
+    name: str
+    reasons: list[str]
+    actions: list[str]
+    skipped: list[str] = []
+
+
+class EscalationExhausted(_Payload):
+    path: str
+    levels: int
+    reason: str
+
+
+class NotificationRequested(_Payload):
+    role: str
+    team: str | None
+    reason: str
 
 
 # --- exceptions ------------------------------------------------------------
@@ -236,6 +338,12 @@ VOCABULARY: dict[str, EventSpec] = {
             "user",
         ),
         EventSpec(
+            "user.presence_changed",
+            UserPresenceChanged,
+            "An agent went online, away or offline; routing only gives work to online agents.",
+            "user",
+        ),
+        EventSpec(
             "ticket.created",
             TicketCreated,
             "A ticket was opened by a customer, an agent, a bot or an integration.",
@@ -287,6 +395,84 @@ VOCABULARY: dict[str, EventSpec] = {
             "ticket.csat_received",
             TicketCsatReceived,
             "The customer rated the resolution (1-5).",
+            "ticket",
+        ),
+        EventSpec(
+            "triage.rule_fired",
+            TriageRuleFired,
+            "A triage rule of the model matched the ticket; what it set follows as ticket events.",
+            "ticket",
+        ),
+        EventSpec(
+            "ownership.contested",
+            OwnershipContested,
+            "A transfer reached the ping-pong limit: the ticket went to the owning team's lead instead of moving again.",
+            "ticket",
+        ),
+        EventSpec(
+            "sla.activated",
+            SlaActivated,
+            "An SLA clock started for a metric, with its target, due and warning times.",
+            "ticket",
+        ),
+        EventSpec(
+            "sla.paused",
+            SlaPaused,
+            "An SLA clock stopped counting while the ticket waits on the customer.",
+            "ticket",
+        ),
+        EventSpec(
+            "sla.resumed",
+            SlaResumed,
+            "A paused SLA clock counts again (the customer replied), with new due times.",
+            "ticket",
+        ),
+        EventSpec(
+            "sla.retargeted",
+            SlaRetargeted,
+            "A running or paused clock took the target of a new priority or policy.",
+            "ticket",
+        ),
+        EventSpec(
+            "sla.warning",
+            SlaMark,
+            "An SLA clock used its policy's warning share of the target.",
+            "ticket",
+        ),
+        EventSpec(
+            "sla.breached",
+            SlaMark,
+            "An SLA clock passed its due time unfulfilled.",
+            "ticket",
+        ),
+        EventSpec(
+            "sla.achieved",
+            SlaEnded,
+            "An SLA clock was fulfilled within its target.",
+            "ticket",
+        ),
+        EventSpec(
+            "sla.stopped",
+            SlaEnded,
+            "An SLA clock ended without being achieved: fulfilled after a breach, or no longer applicable (reason says which).",
+            "ticket",
+        ),
+        EventSpec(
+            "escalation.fired",
+            EscalationFired,
+            "A level of the ticket's escalation path fired; its actions follow as their own events.",
+            "ticket",
+        ),
+        EventSpec(
+            "escalation.exhausted",
+            EscalationExhausted,
+            "Warning: the last level of the escalation path has fired and there is nowhere further to escalate.",
+            "ticket",
+        ),
+        EventSpec(
+            "notification.requested",
+            NotificationRequested,
+            "People holding a role (in a team) are to be told about the ticket, with the reason.",
             "ticket",
         ),
         EventSpec(

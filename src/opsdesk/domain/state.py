@@ -39,6 +39,12 @@ class TicketState:
     message_count: int = 0
     follow_up_of: int | None = None
     csat_score: int | None = None
+    #: since when the ticket waits in its owning team's queue with no agent
+    queued_at: datetime | None = None
+    #: the escalation path whose level fired last, and how many of its levels have fired
+    escalation_path: str | None = None
+    escalation_level: int = 0
+    escalation_exhausted: bool = False
 
 
 @dataclass(slots=True)
@@ -60,6 +66,7 @@ class UserState:
     skills: tuple[str, ...]
     active: bool
     created_at: datetime
+    presence: str = "offline"
 
 
 @dataclass(slots=True)
@@ -91,6 +98,36 @@ class ExceptionState:
 
 
 @dataclass(slots=True)
+class SlaClockState:
+    """One SLA clock of a ticket: a metric measured against its policy's target.
+
+    ``elapsed_minutes`` is the (business) time counted before ``resumed_at``; while
+    running, the clock also counts from ``resumed_at`` on. Due and warning instants
+    come from the events (computed on the policy's calendar when they were decided),
+    so folding needs no calendar.
+    """
+
+    id: int
+    ticket_id: int
+    metric: str
+    policy: str
+    priority: str
+    target_minutes: int
+    business_hours: bool
+    calendar: str | None
+    status: str  # running, paused, ended
+    started_at: datetime
+    resumed_at: datetime | None
+    elapsed_minutes: float
+    due_at: datetime | None
+    warning_at: datetime | None
+    warned: bool = False
+    breached: bool = False
+    outcome: str | None = None  # achieved, breached, stopped
+    ended_at: datetime | None = None
+
+
+@dataclass(slots=True)
 class HandleState:
     kind: str
     value: str
@@ -117,6 +154,7 @@ class Projection:
     users: dict[int, UserState] = field(default_factory=dict)
     messages: dict[int, MessageState] = field(default_factory=dict)
     exceptions: dict[int, ExceptionState] = field(default_factory=dict)
+    sla_clocks: dict[int, SlaClockState] = field(default_factory=dict)
     dirty: set[Dirty] = field(default_factory=set)
     new: set[Dirty] = field(default_factory=set)
     #: record which rows changed (the store needs it; a full replay does not)
@@ -234,12 +272,15 @@ def _ticket_triaged(p: Projection, e: Event) -> None:
     t.owning_team = e.payload["owning_team"]
     if t.triaged_at is None:
         t.triaged_at = e.at
+    if t.owning_agent is None and t.queued_at is None:
+        t.queued_at = e.at
 
 
 def _ticket_accepted(p: Projection, e: Event) -> None:
     t = p._ticket(e)
     t.owning_agent = e.payload["agent_id"]
     t.accepted_at = e.at
+    t.queued_at = None
 
 
 def _ticket_status_changed(p: Projection, e: Event) -> None:
@@ -250,6 +291,7 @@ def _ticket_status_changed(p: Projection, e: Event) -> None:
         t.solved_at = e.at
     elif after == "closed":
         t.closed_at = e.at
+        t.queued_at = None
     if e.payload.get("reopened"):
         t.reopen_count += 1
         t.solved_at = None
@@ -266,6 +308,7 @@ def _ticket_transferred(p: Projection, e: Event) -> None:
     t.owning_team = d["to_team"]
     t.owning_agent = d["to_agent"]
     t.accepted_at = e.at if d["to_agent"] is not None else None
+    t.queued_at = None if d["to_agent"] is not None else e.at
 
 
 def _ticket_tags_changed(p: Projection, e: Event) -> None:
@@ -300,6 +343,103 @@ def _message_added(p: Projection, e: Event) -> None:
         and d["author_kind"] in ("agent", "bot")
     ):
         t.first_reply_at = e.at
+
+
+def _user_presence(p: Projection, e: Event) -> None:
+    user = p.users[_user_id(e)]
+    user.presence = e.payload["after"]
+    p.dirty.add(("user", user.id))
+
+
+def _escalation_fired(p: Projection, e: Event) -> None:
+    t = p._ticket(e)
+    t.escalation_path = e.payload["path"]
+    t.escalation_level = e.payload["level"] + 1
+
+
+def _escalation_exhausted(p: Projection, e: Event) -> None:
+    p._ticket(e).escalation_exhausted = True
+
+
+def _sla_activated(p: Projection, e: Event) -> None:
+    assert e.ticket_id is not None
+    d = e.payload
+    started = datetime.fromisoformat(d["started_at"])
+    p.sla_clocks[d["clock_id"]] = SlaClockState(
+        id=d["clock_id"],
+        ticket_id=e.ticket_id,
+        metric=d["metric"],
+        policy=d["policy"],
+        priority=d["priority"],
+        target_minutes=d["target_minutes"],
+        business_hours=d["business_hours"],
+        calendar=d["calendar"],
+        status="running",
+        started_at=started,
+        resumed_at=started,
+        elapsed_minutes=0.0,
+        due_at=_instant(d["due_at"]),
+        warning_at=_instant(d["warning_at"]),
+    )
+    p.new.add(("sla_clock", d["clock_id"]))
+
+
+def _instant(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def _clock(p: Projection, e: Event) -> SlaClockState:
+    clock = p.sla_clocks[e.payload["clock_id"]]
+    p.dirty.add(("sla_clock", clock.id))
+    return clock
+
+
+def _sla_paused(p: Projection, e: Event) -> None:
+    c = _clock(p, e)
+    c.status = "paused"
+    c.elapsed_minutes = e.payload["elapsed_minutes"]
+    c.resumed_at = c.due_at = c.warning_at = None
+
+
+def _sla_resumed(p: Projection, e: Event) -> None:
+    c = _clock(p, e)
+    c.status = "running"
+    c.resumed_at = e.at
+    c.due_at = _instant(e.payload["due_at"])
+    c.warning_at = _instant(e.payload["warning_at"])
+
+
+def _sla_retargeted(p: Projection, e: Event) -> None:
+    c = _clock(p, e)
+    d = e.payload
+    c.priority = d["priority"]
+    c.target_minutes = d["target_minutes"]
+    c.due_at = _instant(d["due_at"])
+    c.warning_at = _instant(d["warning_at"])
+    if c.warning_at is not None and c.warning_at > e.at:
+        c.warned = False
+
+
+def _sla_warning(p: Projection, e: Event) -> None:
+    _clock(p, e).warned = True
+
+
+def _sla_breached(p: Projection, e: Event) -> None:
+    _clock(p, e).breached = True
+
+
+def _sla_ended(outcome: str) -> Callable[[Projection, Event], None]:
+    def handler(p: Projection, e: Event) -> None:
+        c = _clock(p, e)
+        c.status = "ended"
+        c.elapsed_minutes = e.payload["elapsed_minutes"]
+        c.outcome = "breached" if outcome == "stopped" and c.breached else outcome
+        c.ended_at = e.at
+        c.resumed_at = c.due_at = c.warning_at = None
+
+    return handler
 
 
 def _exception_requested(p: Projection, e: Event) -> None:
@@ -345,6 +485,7 @@ _HANDLERS: dict[str, Callable[[Projection, Event], None]] = {
     "user.created": _user_created,
     "user.changed": _user_changed,
     "user.deactivated": _user_deactivated,
+    "user.presence_changed": _user_presence,
     "ticket.created": _ticket_created,
     "ticket.triaged": _ticket_triaged,
     "ticket.accepted": _ticket_accepted,
@@ -354,6 +495,16 @@ _HANDLERS: dict[str, Callable[[Projection, Event], None]] = {
     "ticket.tags_changed": _ticket_tags_changed,
     "ticket.csat_received": _ticket_csat,
     "message.added": _message_added,
+    "escalation.fired": _escalation_fired,
+    "escalation.exhausted": _escalation_exhausted,
+    "sla.activated": _sla_activated,
+    "sla.paused": _sla_paused,
+    "sla.resumed": _sla_resumed,
+    "sla.retargeted": _sla_retargeted,
+    "sla.warning": _sla_warning,
+    "sla.breached": _sla_breached,
+    "sla.achieved": _sla_ended("achieved"),
+    "sla.stopped": _sla_ended("stopped"),
     "exception.requested": _exception_requested,
     "exception.approved": _exception_decided("approved"),
     "exception.denied": _exception_decided("denied"),

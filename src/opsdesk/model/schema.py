@@ -83,6 +83,22 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class TeamRouting(_Frozen):
+    """How a team's queue hands tickets to its agents."""
+
+    strategy: Literal["least_loaded", "round_robin"] = "least_loaded"
+    #: most tickets an agent of this team owns at once (open, pending, on hold)
+    max_open_per_agent: int = 10
+    #: per-channel caps, e.g. ``{chat: 3, voice: 1}``; a channel not listed has no own cap
+    max_per_channel: dict[str, int] = Field(default_factory=dict)
+    #: a ticket waiting this long with no agent overflows to ``secondary_team``
+    overflow_after: Duration | None = None
+    #: the team's shift hours: its agents are given work only while the calendar is open
+    calendar: str | None = None
+    #: a repeat contact goes back to the agent who last owned the customer's case
+    continuity: bool = True
+
+
 class Team(_Frozen):
     """A team that can own tickets."""
 
@@ -91,6 +107,7 @@ class Team(_Frozen):
     description: str = ""
     lead_role: str | None = "team_lead"
     secondary_team: str | None = None
+    routing: TeamRouting = Field(default_factory=TeamRouting)
 
 
 class Role(_Frozen):
@@ -245,6 +262,43 @@ class ExceptionType(_Frozen):
     request_types: list[str] = Field(default_factory=list)
 
 
+class TriageMatch(_Frozen):
+    """Conditions of a triage rule; all given conditions must hold."""
+
+    channel: list[str] = Field(default_factory=list)
+    customer_tier: list[str] = Field(default_factory=list)
+    #: any of these words or phrases in the subject or first message (case-insensitive)
+    keywords: list[str] = Field(default_factory=list)
+    #: a regular expression searched in the subject and first message (case-insensitive)
+    pattern: str | None = None
+    #: a classifier's label for the ticket, at or above ``min_confidence``
+    classifier_label: str | None = None
+    min_confidence: float = 0.0
+
+
+class TriageSet(_Frozen):
+    """What a matching rule sets."""
+
+    request_type: str | None = None
+    priority: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class TriageRule(_Frozen):
+    id: str
+    name: str = ""
+    when: TriageMatch
+    set: TriageSet
+
+
+class Triage(_Frozen):
+    """Rules applied to new tickets, in order: the first match wins, or every match
+    applies (later rules override request type and priority, tags accumulate)."""
+
+    mode: Literal["first_match", "all_match"] = "first_match"
+    rules: list[TriageRule] = Field(default_factory=list)
+
+
 class ModelSettings(_Frozen):
     """Organisation-wide knobs used by routing and the friction diagnostic."""
 
@@ -276,6 +330,7 @@ class OperatingModel(_Frozen):
     escalation_paths: list[EscalationPath]
     request_types: list[RequestType]
     exception_types: list[ExceptionType]
+    triage: Triage = Field(default_factory=Triage)
     settings: ModelSettings = Field(default_factory=ModelSettings)
 
     def team(self, team_id: str) -> Team:

@@ -118,5 +118,13 @@ def statements(dialect: str) -> dict[str, TableSql]:
     """The hot-path tables rendered for ``dialect``."""
     return {
         table.name: TableSql(table, dialect)
-        for table in (t.events, t.tickets, t.users, t.customers, t.messages, t.exceptions)
+        for table in (
+            t.events,
+            t.tickets,
+            t.users,
+            t.customers,
+            t.messages,
+            t.exceptions,
+            t.sla_clocks,
+        )
     }

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 
 NAMING = {
@@ -116,6 +118,7 @@ users = Table(
     Column("skills", JSON, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("presence", String(16), nullable=False, server_default="offline"),
 )
 
 tickets = Table(
@@ -144,6 +147,10 @@ tickets = Table(
     Column("message_count", Integer, nullable=False),
     Column("follow_up_of", Id, ForeignKey("tickets.id")),
     Column("csat_score", Integer),
+    Column("queued_at", UTCDateTime()),
+    Column("escalation_path", String(64)),
+    Column("escalation_level", Integer, nullable=False, server_default="0"),
+    Column("escalation_exhausted", Boolean, nullable=False, server_default=false()),
     Index("ix_tickets_status_id", "status", "id"),
     Index("ix_tickets_team_status", "owning_team", "status"),
     Index("ix_tickets_agent_status", "owning_agent", "status"),
@@ -186,6 +193,50 @@ exceptions = Table(
     Column("decision_note", Text, nullable=False),
     Column("expires_at", UTCDateTime()),
     Index("ix_exceptions_status", "status"),
+)
+
+sla_clocks = Table(
+    "sla_clocks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("ticket_id", Id, ForeignKey("tickets.id"), nullable=False),
+    Column("metric", String(32), nullable=False),
+    Column("policy", String(64), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("target_minutes", Integer, nullable=False),
+    Column("business_hours", Boolean, nullable=False),
+    Column("calendar", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("resumed_at", UTCDateTime()),
+    Column("elapsed_minutes", Float, nullable=False),
+    Column("due_at", UTCDateTime()),
+    Column("warning_at", UTCDateTime()),
+    Column("warned", Boolean, nullable=False),
+    Column("breached", Boolean, nullable=False),
+    Column("outcome", String(16)),
+    Column("ended_at", UTCDateTime()),
+    Index("ix_sla_clocks_ticket_metric", "ticket_id", "metric"),
+    Index("ix_sla_clocks_status_due", "status", "due_at"),
+)
+
+# The transactional outbox of timed work (SLA warnings and breaches, escalation checks,
+# exception expiry, overflow). A job is written in the same transaction as the change
+# that schedules it, so work caused by a rolled-back command never runs; workers claim
+# due rows and delete them in the transaction that does the work. Not a projection:
+# handlers re-check the state they act on, so a stale job is a no-op.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("ticket_id", Id),
+    Column("ref", String(200), nullable=False),
+    Column("run_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Index("ix_jobs_run_at", "run_at"),
 )
 
 model_versions = Table(

@@ -24,6 +24,7 @@ from opsdesk.domain.state import (
     HandleState,
     MessageState,
     Projection,
+    SlaClockState,
     TicketState,
     UserState,
 )
@@ -63,6 +64,8 @@ _DELETE_TAGS = delete(t.ticket_tags).where(
     t.ticket_tags.c.ticket_id == bindparam("ticket_id_"), t.ticket_tags.c.tag == bindparam("tag_")
 )
 _USER_BY_EMAIL = select(t.users).where(t.users.c.email == bindparam("email_"))
+_CLOCK_IDS_OF = select(t.sla_clocks.c.id).where(t.sla_clocks.c.ticket_id == bindparam("ticket_id_"))
+_INSERT_JOB = insert(t.jobs)
 
 
 # The state each projection table holds, and its fields stored as JSON lists (tuples in
@@ -73,6 +76,7 @@ STATE_TYPES: dict[str, Any] = {
     "users": UserState,
     "messages": MessageState,
     "exceptions": ExceptionState,
+    "sla_clocks": SlaClockState,
 }
 _TUPLE_FIELDS: dict[str, tuple[str, ...]] = {
     "tickets": ("tags",),
@@ -123,6 +127,8 @@ class UnitOfWork:
         self.projection = Projection()
         self._loaded: dict[tuple[str, Any], dict[str, Any]] = {}
         self._pending: list[Event] = []
+        self._jobs: list[dict[str, Any]] = []
+        self._clocks_loaded: set[int] = set()
         self.appended: list[Event] = []
         self.conn: Connection
 
@@ -264,6 +270,35 @@ class UnitOfWork:
     def exception(self, exception_id: int) -> ExceptionState:
         return self._load("exceptions", self.projection.exceptions, exception_id, "exception")  # type: ignore[no-any-return]
 
+    def sla_clocks(self, ticket_id: int) -> list[SlaClockState]:
+        """Every SLA clock of the ticket (running, paused and ended), oldest first."""
+        if ticket_id not in self._clocks_loaded:
+            self.flush()
+            for (clock_id,) in self.conn.execute(_CLOCK_IDS_OF, {"ticket_id_": ticket_id}):
+                self._load("sla_clocks", self.projection.sla_clocks, clock_id, "SLA clock")
+            self._clocks_loaded.add(ticket_id)
+        clocks = [c for c in self.projection.sla_clocks.values() if c.ticket_id == ticket_id]
+        return sorted(clocks, key=lambda c: c.id)
+
+    # --- the jobs outbox ------------------------------------------------------------
+
+    def schedule(
+        self, kind: str, run_at: datetime, *, ticket_id: int | None = None, ref: str = ""
+    ) -> None:
+        """Queue timed work in this transaction (see ``tables.jobs``): it exists only if
+        the unit of work commits."""
+        self._jobs.append(
+            {
+                "kind": kind,
+                "ticket_id": ticket_id,
+                "ref": ref,
+                "run_at": run_at,
+                "created_at": self.now,
+                "attempts": 0,
+                "last_error": None,
+            }
+        )
+
     # --- appending ------------------------------------------------------------------
 
     def append(self, new_events: Sequence[NewEvent], *, at: datetime | None = None) -> list[Event]:
@@ -318,10 +353,13 @@ class UnitOfWork:
                 ],
             )
             self._pending = []
+        if self._jobs:
+            self.conn.execute(_INSERT_JOB, self._jobs)
+            self._jobs = []
         p = self.projection
         if not (p.dirty or p.new):
             return
-        order = ("user", "customer", "handle", "ticket", "message", "exception")
+        order = ("user", "customer", "handle", "ticket", "message", "exception", "sla_clock")
         touched = sorted(p.dirty | p.new, key=lambda d: order.index(d[0]))
         new_messages = []
         for kind, key in touched:
@@ -345,6 +383,8 @@ class UnitOfWork:
                 new_messages.append(as_dict(p.messages[key]))  # type: ignore[index]
             elif kind == "exception":
                 self._write("exceptions", as_dict(p.exceptions[key]), is_new)  # type: ignore[index]
+            elif kind == "sla_clock":
+                self._write("sla_clocks", as_dict(p.sla_clocks[key]), is_new)  # type: ignore[index]
         if new_messages:
             sql = self._sql["messages"]
             self._cur.executemany(sql.insert, [sql.params(m) for m in new_messages])

@@ -26,6 +26,7 @@ PROJECTIONS = (
     ("user", "users"),
     ("message", "messages"),
     ("exception", "exceptions"),
+    ("sla_clock", "sla_clocks"),
 )
 
 

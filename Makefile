@@ -24,14 +24,14 @@ serve: install
 ## Lint, type-check and run the whole suite on SQLite and PostgreSQL
 test: install services
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy --strict src/opsdesk/domain src/opsdesk/model src/opsdesk/sla
+	$(BIN)/mypy --strict src/opsdesk/domain src/opsdesk/model src/opsdesk/sla src/opsdesk/routing src/opsdesk/jobs
 	OPSDESK_REQUIRE_POSTGRES=1 $(BIN)/pytest
 
 lint: install
 	$(BIN)/ruff check src tests bench
 
 typecheck: install
-	$(BIN)/mypy --strict src/opsdesk/domain src/opsdesk/model src/opsdesk/sla
+	$(BIN)/mypy --strict src/opsdesk/domain src/opsdesk/model src/opsdesk/sla src/opsdesk/routing src/opsdesk/jobs
 
 # PostgreSQL must be up for the PostgreSQL leg of the suite; start the local cluster if not.
 services:

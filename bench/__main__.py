@@ -69,7 +69,19 @@ def main() -> None:
     )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
-        "--only", choices=["core", "diagnostic"], default=None, help="run one part only"
+        "--only",
+        choices=["core", "diagnostic", "timers", "routing"],
+        default=None,
+        help="run one part only",
+    )
+    parser.add_argument(
+        "--timer-tickets", type=int, default=1_000_000, help="open tickets for the timer sweep"
+    )
+    parser.add_argument(
+        "--timers",
+        choices=["sla", "exception"],
+        default="sla",
+        help="timers swept: SLA clocks, or exception expiry (builds without SLA timers)",
     )
     parser.add_argument(
         "--factors",
@@ -77,70 +89,26 @@ def main() -> None:
         help="replications of the ServiceNow log for the diagnostic",
     )
     parser.add_argument("--pm4py-timeout", type=float, default=900.0)
+    parser.add_argument("--routing-decisions", type=int, default=20_000)
     args = parser.parse_args()
-    if args.only != "diagnostic":
+    if args.only in (None, "core"):
         core(args)
-    if args.only != "core":
+    if args.only in (None, "diagnostic"):
         diagnostic_part(args)
+    if args.only in (None, "timers") and not args.no_postgres:
+        from bench import timers
+
+        timers.report(args, PgDatabases(), console)
+    if args.only in (None, "routing"):
+        from bench import routing
+
+        routing.run(args, console, sqlite_db, None if args.no_postgres else PgDatabases())
 
 
 def diagnostic_part(args: argparse.Namespace) -> None:
     from bench import diagnostic
 
-    workdir = Path(os.environ.get("OPSDESK_BENCH_DIR", "bench/out"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    base = workdir / "servicenow_x1.parquet"
-    imported = (
-        diagnostic.run_child("import", str(diagnostic.SERVICENOW), str(base), timeout=600)
-        if not base.exists()
-        else None
-    )
-    if imported is not None:
-        console.print(
-            f"imported the ServiceNow log: {imported.output['events']:,} events, "
-            f"{imported.output['cases']:,} cases in {imported.seconds:.1f} s, "
-            f"peak {imported.peak_mib:,.0f} MiB"
-        )
-    table = Table(
-        title="friction diagnostic on the ServiceNow log (Parquet), and the "
-        "computations PM4Py also does (DFG + variants + handover of work)"
-    )
-    for col in (
-        "log",
-        "events",
-        "diagnostic s",
-        "diagnostic peak MiB",
-        "opsdesk DFG+variants+handover s",
-        "PM4Py same s",
-        "PM4Py peak MiB",
-        "speed-up",
-    ):
-        table.add_column(col, justify="right")
-    for factor in (int(f) for f in args.factors.split(",")):
-        path = base if factor == 1 else workdir / f"servicenow_x{factor}.parquet"
-        diagnostic.replicate(base, factor, path)
-        diag = diagnostic.run_child("diagnose", str(path), timeout=1800)
-        ours = diagnostic.run_child("ours", str(path), timeout=1800)
-        theirs = diagnostic.run_child("pm4py", str(path), timeout=args.pm4py_timeout)
-        assert diag is not None and ours is not None
-        pm4py_s = f"{theirs.seconds:,.1f}" if theirs else f"> {args.pm4py_timeout:,.0f}"
-        speedup = (theirs.seconds / ours.seconds) if theirs else args.pm4py_timeout / ours.seconds
-        table.add_row(
-            f"x{factor}",
-            f"{diag.output['events']:,}",
-            f"{diag.seconds:,.1f}",
-            f"{diag.peak_mib:,.0f}",
-            f"{ours.seconds:,.2f}",
-            pm4py_s,
-            f"{theirs.peak_mib:,.0f}" if theirs else "-",
-            f"{speedup:,.0f}x" if theirs else f"> {speedup:,.0f}x",
-        )
-        console.log(f"x{factor} done")
-    console.print(table)
-    console.print(
-        "targets: the diagnostic on ~12 M events <= 60 s and <= 6 GiB; "
-        ">= 10x faster than PM4Py on the shared computations"
-    )
+    diagnostic.report(args, console)
 
 
 def core(args: argparse.Namespace) -> None:

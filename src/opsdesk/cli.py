@@ -144,7 +144,168 @@ def serve(
         f"opsdesk serving on [bold]http://{host}:{port}[/] "
         f"(API under /api/v1, docs at /docs); Ctrl+C stops it"
     )
-    uvicorn.run(create_app(settings, db), host=host, port=port, log_level=settings.log_level)
+    scheduler = None
+    if settings.jobs_run_inprocess():
+        from opsdesk.jobs.scheduler import InProcessScheduler
+
+        scheduler = InProcessScheduler(
+            db,
+            settings.jobs_interval,
+            batch=settings.jobs_batch,
+            max_attempts=settings.jobs_max_attempts,
+        )
+        scheduler.start()
+        out.print(f"timers run in this process every {settings.jobs_interval:g} s")
+        import signal
+
+        # uvicorn re-raises SIGTERM once it has shut down: leave through the finally
+        # below, so the timers finish their batch, and exit 0
+        signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.run(create_app(settings, db), host=host, port=port, log_level=settings.log_level)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
+
+
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+@app.command(
+    epilog="Example: opsdesk worker --interval 5 (with OPSDESK_DATABASE_URL="
+    "postgresql+psycopg://opsdesk@db/opsdesk); opsdesk worker --status"
+)
+def worker(
+    interval: Annotated[
+        float | None,
+        typer.Option(min=0.01, help="Seconds between sweeps (OPSDESK_JOBS_INTERVAL)."),
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(min=1, help="Jobs per transaction (OPSDESK_JOBS_BATCH).")
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Run one sweep, print what fired, exit.")] = False,
+    status: Annotated[
+        bool, typer.Option(help="Show what is due and every failed or dead job, then exit.")
+    ] = False,
+    retry_dead: Annotated[
+        bool, typer.Option(help="Give dead jobs a fresh set of attempts, then exit.")
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option(help="Name in the logs (default: host:pid).")
+    ] = None,
+) -> None:
+    """Run the timers (SLA warnings and breaches, escalations, exception expiry,
+    overflow) from the jobs outbox until SIGTERM or Ctrl+C. Run one or more next to the
+    API processes on PostgreSQL; they never fire the same job twice."""
+    import logging
+    import os
+    import signal
+    import socket
+    import threading
+
+    from opsdesk.jobs import queries
+    from opsdesk.jobs.outbox import run_due
+    from opsdesk.jobs.scheduler import sweep_until_stopped
+
+    settings = Settings()
+    db = open_db()
+    max_attempts = settings.jobs_max_attempts
+    if status:
+        _print_jobs_status(queries.queue_status(db, max_attempts=max_attempts))
+        return
+    if retry_dead:
+        count = queries.retry_dead(db, max_attempts=max_attempts)
+        out.print(f"{count:,} dead job(s) will run at the next sweep")
+        return
+    label = name or f"{socket.gethostname()}:{os.getpid()}"
+    interval = interval if interval is not None else settings.jobs_interval
+    batch = batch or settings.jobs_batch
+    if db.dialect == "sqlite" and not once:
+        err.print(
+            "[yellow]note:[/] on SQLite `opsdesk serve` already runs the timers in-process "
+            "(OPSDESK_JOBS_INPROCESS); a separate worker is for PostgreSQL"
+        )
+    if once:
+        with errors():
+            result = run_due(db, batch=batch, worker=label, max_attempts=max_attempts)
+        _print_sweep(result)
+        if result.failed:
+            raise typer.Exit(1)
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    totals: dict[str, int] = {}
+
+    def on_sweep(result: Any) -> None:
+        if result.kinds():
+            logging.getLogger("opsdesk.jobs").info("%s: %s", label, result.summary())
+        for kind in result.kinds():
+            totals[kind] = totals.get(kind, 0) + result.fired[kind] + result.noop[kind]
+
+    err.print(f"worker {label}: sweeping every {interval:g} s; SIGTERM or Ctrl+C stops it")
+    db.start_checkpointer()
+    sweep_until_stopped(
+        db,
+        stop,
+        interval=interval,
+        batch=batch,
+        worker=label,
+        max_attempts=max_attempts,
+        on_sweep=on_sweep,
+    )
+    db.dispose()
+    done = ", ".join(f"{kind} {n:,}" for kind, n in sorted(totals.items())) or "no jobs"
+    err.print(f"worker {label} stopped; ran {done}")
+
+
+def _print_sweep(result: Any) -> None:
+    table = Table(title=f"one sweep by {result.worker} ({result.seconds:.2f} s)")
+    for col in ("kind", "fired", "no-op", "failed"):
+        table.add_column(col, justify="right" if col != "kind" else "left")
+    for kind in result.kinds():
+        table.add_row(
+            kind, f"{result.fired[kind]:,}", f"{result.noop[kind]:,}", f"{result.failed[kind]:,}"
+        )
+    if result.kinds():
+        out.print(table)
+    else:
+        out.print("nothing was due")
+
+
+def _print_jobs_status(status: Any) -> None:
+    kinds = sorted(set(status.due) | set(status.later) | set(status.dead))
+    table = Table(title="jobs outbox")
+    for col in ("kind", "due now", "later", "dead"):
+        table.add_column(col, justify="right" if col != "kind" else "left")
+    for kind in kinds:
+        table.add_row(
+            kind,
+            f"{status.due.get(kind, 0):,}",
+            f"{status.later.get(kind, 0):,}",
+            f"{status.dead.get(kind, 0):,}",
+        )
+    out.print(table if kinds else "the jobs outbox is empty")
+    if status.next_run_at is not None:
+        out.print(f"next job due at {status.next_run_at.isoformat(timespec='seconds')}")
+    if status.failed:
+        out.print("[bold]failed jobs[/] (dead ones are no longer retried):")
+    for job in status.failed:
+        when = "dead" if job.dead else f"retry at {job.run_at.isoformat(timespec='seconds')}"
+        out.print(
+            f"job {job.id} {job.kind} ticket {job.ticket_id or '-'} ref {job.ref!r}: "
+            f"{job.attempts} attempt(s), {when}\n  {(job.last_error or '').splitlines()[0]}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if status.dead_total:
+        raise typer.Exit(1)
 
 
 # --- demo -----------------------------------------------------------------------

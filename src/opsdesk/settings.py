@@ -36,6 +36,35 @@ class Settings(BaseSettings):
         default=500, description="Largest page a list endpoint returns in one response."
     )
     log_level: str = Field(default="info", description="Log level of the server (uvicorn).")
+    jobs_interval: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds between two sweeps of the jobs outbox (SLA timers, escalations, "
+        "exception expiry, overflow), in `opsdesk worker` and in the in-process scheduler.",
+    )
+    jobs_batch: int = Field(
+        default=500,
+        ge=1,
+        description="Jobs run per transaction by a sweep; a failing job never rolls back "
+        "the others.",
+    )
+    jobs_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        description="Attempts after which a failing job is dead: kept, listed by "
+        "`opsdesk worker --status`, retried only by `opsdesk worker --retry-dead`.",
+    )
+    jobs_inprocess: bool | None = Field(
+        default=None,
+        description="Whether `opsdesk serve` runs the jobs in a background thread. Unset: yes "
+        "on SQLite, no on PostgreSQL (run `opsdesk worker` processes there).",
+    )
+
+    def jobs_run_inprocess(self) -> bool:
+        """Whether the server sweeps the jobs outbox itself."""
+        if self.jobs_inprocess is not None:
+            return self.jobs_inprocess
+        return self.database_url.startswith("sqlite")
 
     def sqlite_path(self) -> Path | None:
         """The database file when the URL is SQLite, else None."""

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from opsdesk.analytics import process
+from opsdesk.analytics.engine import diagnose, model_tables, sql_text
 from opsdesk.analytics.ownlog import export_case_events
 from opsdesk.analytics.schema import CASE_EVENTS
 from opsdesk.demo import run_demo
 from opsdesk.desk import service
+from opsdesk.domain import events as ev
+from opsdesk.domain.events import new_event
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
 from opsdesk.store.uow import UnitOfWork
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+#: the kinds of ticket-scoped events the export turns into rows
+EXPORTED = ("ticket.", "message.", "exception.", "sla.")
 
 
 def at(minutes: int) -> datetime:
@@ -82,11 +90,29 @@ def build_log(db: Database) -> dict[str, Any]:
 COLUMNS = ("at", "type", "team", "agent", "status", "priority", "actor_kind")
 
 
+def work_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of work on the case: without the SLA clock events (sla.*) that the
+    model's SLA policies add."""
+    return [r for r in rows if not r["type"].startswith("sla.")]
+
+
+def exported_seqs(db: Database) -> list[int]:
+    """seq of the log's events that the export turns into rows."""
+    with db.read() as conn:
+        found = conn.execute(
+            select(t.events.c.seq, t.events.c.type)
+            .where(t.events.c.ticket_id.is_not(None))
+            .order_by(t.events.c.seq)
+        ).all()
+    return [seq for seq, kind in found if kind.startswith(EXPORTED)]
+
+
 def test_export_rows_follow_the_ticket(model_db: Database) -> None:
     ids = build_log(model_db)
     table = export_case_events(model_db)
     assert table.schema.equals(CASE_EVENTS)
-    rows = table.to_pylist()
+    every = table.to_pylist()
+    rows = work_rows(every)
 
     a, b, case, cust = str(ids["a"]), str(ids["b"]), str(ids["ticket"]), str(ids["customer"])
     bill, front = "billing", "frontline"
@@ -131,7 +157,10 @@ def test_export_rows_follow_the_ticket(model_db: Database) -> None:
     assert {(r["case_id"], r["customer"], r["channel"]) for r in rows} == {(case, cust, "email")}
     assert [r["category"] for r in rows] == [None] + ["refund"] * 22
     assert all(r["activity"] == r["type"] for r in rows)
-    assert all(r["made_sla"] is None and r["handle_seconds"] is None for r in rows)
+    assert all(r["handle_seconds"] is None for r in rows)
+    # SLA clock rows (whatever clocks the model's policies started) are the system's
+    assert all(r["actor_kind"] == "system" for r in every if r["type"].startswith("sla."))
+    assert_made_sla_follows_the_clocks(every)
     assert [r["visibility"] for r in rows if r["type"] == "message.added"] == [
         "public",
         "public",
@@ -146,16 +175,23 @@ def test_export_rows_follow_the_ticket(model_db: Database) -> None:
     ] * 5
     assert all(r["exception_type"] is None for r in rows if not r["type"].startswith("exc"))
 
-    # seq is the log's own, for exactly the ticket-scoped events
-    with model_db.read() as conn:
-        seqs = (
-            conn.execute(
-                select(t.events.c.seq).where(t.events.c.ticket_id.is_not(None)).order_by("seq")
-            )
-            .scalars()
-            .all()
-        )
-    assert [r["seq"] for r in rows] == list(seqs)
+    # seq is the log's own, for exactly the ticket-scoped events of the exported kinds
+    assert [r["seq"] for r in every] == exported_seqs(model_db)
+
+
+def assert_made_sla_follows_the_clocks(rows: list[dict[str, Any]]) -> None:
+    """Each row's made_sla is the case's SLA outcome so far: unknown before its first
+    clock, made until a clock breaches, missed from then on."""
+    outcome: dict[str, bool | None] = {}
+    for r in rows:
+        case = r["case_id"]
+        if r["type"] == "ticket.created":
+            outcome[case] = None
+        elif r["type"] == "sla.activated" and outcome.get(case) is None:
+            outcome[case] = True
+        elif r["type"] == "sla.breached":
+            outcome[case] = False
+        assert r["made_sla"] is outcome.get(case), r
 
 
 def test_export_writes_parquet(model_db: Database, tmp_path: Path) -> None:
@@ -167,7 +203,8 @@ def test_export_writes_parquet(model_db: Database, tmp_path: Path) -> None:
     assert pq.ParquetFile(out).metadata.row_group(0).column(0).compression == "ZSTD"
     on_disk = pq.read_table(out)
     assert on_disk.schema.equals(CASE_EVENTS) and on_disk.equals(table)
-    assert table.num_rows == 23 and seen and seen[-1] > table.num_rows  # user events too
+    assert len(work_rows(table.to_pylist())) == 23
+    assert seen and seen[-1] > table.num_rows  # user events too
     assert on_disk.equals(export_case_events(model_db))
     # only the file: nothing read back
     again = tmp_path / "again.parquet"
@@ -187,9 +224,13 @@ def test_demo_cases_match_the_tickets_table(sqlite_db: Database) -> None:
     with sqlite_db.read() as conn:
         tickets = {r.id: r for r in conn.execute(select(t.tickets))}
         ticket_events = Counter(
-            conn.execute(
-                select(t.events.c.ticket_id).where(t.events.c.ticket_id.is_not(None))
-            ).scalars()
+            ticket_id
+            for ticket_id, kind in conn.execute(
+                select(t.events.c.ticket_id, t.events.c.type).where(
+                    t.events.c.ticket_id.is_not(None)
+                )
+            )
+            if kind.startswith(EXPORTED)
         )
     assert tickets
     assert Counter(r["case_id"] for r in rows) == {str(k): n for k, n in ticket_events.items()}
@@ -208,3 +249,200 @@ def test_demo_cases_match_the_tickets_table(sqlite_db: Database) -> None:
         assert row["customer"] == str(tk.customer_id)
     seqs = [r["seq"] for r in rows]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+# --- SLA clocks ------------------------------------------------------------------------
+
+
+class Clocks:
+    """Writes tickets and SLA clock events straight into the log (UnitOfWork.append, no
+    reactions), so these tests do not depend on how the SLA capability starts clocks."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        with UnitOfWork(db, now=at(0)) as uow:
+            self.customer = service.create_customer(
+                uow, name="C", handles=[("email", "sla@x.test")]
+            ).id
+        self.clock_ids: dict[tuple[int, str], int] = {}
+
+    def ticket(self, minute: int) -> int:
+        with UnitOfWork(self.db, now=at(minute), actor_kind="customer") as uow:
+            ticket_id = uow.next_id("ticket")
+            payload = ev.TicketCreated(subject="s", channel="email", priority="normal", tags=[])
+            uow.append(
+                [
+                    new_event(
+                        "ticket.created", payload, ticket_id=ticket_id, customer_id=self.customer
+                    )
+                ]
+            )
+        return ticket_id
+
+    def status(self, ticket_id: int, minute: int, before: str, after: str) -> None:
+        payload = ev.TicketStatusChanged(before=before, after=after)
+        self._append(ticket_id, minute, "ticket.status_changed", payload, actor_kind="user")
+
+    def clock(self, ticket_id: int, minute: int, kind: str, metric: str = "resolution") -> None:
+        start = at(minute)
+        payload: Any
+        if kind == "sla.activated":
+            payload = None  # the clock id is allocated in the unit of work
+        else:
+            clock_id = self.clock_ids[ticket_id, metric]
+            if kind in ("sla.warning", "sla.breached"):
+                payload = ev.SlaMark(clock_id=clock_id, metric=metric, due_at=start)
+            elif kind == "sla.paused":
+                payload = ev.SlaPaused(clock_id=clock_id, metric=metric, elapsed_minutes=5.0)
+            elif kind == "sla.resumed":
+                payload = ev.SlaResumed(
+                    clock_id=clock_id, metric=metric, due_at=at(minute + 60), warning_at=start
+                )
+            elif kind == "sla.retargeted":
+                payload = ev.SlaRetargeted(
+                    clock_id=clock_id,
+                    metric=metric,
+                    priority="high",
+                    before_target_minutes=60,
+                    target_minutes=30,
+                    due_at=at(minute + 30),
+                    warning_at=at(minute + 20),
+                )
+            else:
+                payload = ev.SlaEnded(
+                    clock_id=clock_id,
+                    metric=metric,
+                    elapsed_minutes=10.0,
+                    target_minutes=60,
+                    reason="fulfilled",
+                )
+        self._append(ticket_id, minute, kind, payload, metric=metric, actor_kind="customer")
+
+    def _append(
+        self,
+        ticket_id: int,
+        minute: int,
+        kind: str,
+        payload: Any,
+        *,
+        metric: str = "",
+        actor_kind: str,
+    ) -> None:
+        with UnitOfWork(self.db, now=at(minute), actor_kind=actor_kind) as uow:
+            uow.ticket(ticket_id)  # the ticket and its clocks, for the fold
+            uow.sla_clocks(ticket_id)
+            if payload is None:  # sla.activated: a new clock
+                clock_id = uow.next_id("sla_clock")
+                self.clock_ids[ticket_id, metric] = clock_id
+                payload = ev.SlaActivated(
+                    clock_id=clock_id,
+                    metric=metric,
+                    policy="standard",
+                    priority="normal",
+                    target_minutes=60,
+                    business_hours=False,
+                    calendar=None,
+                    started_at=at(minute),
+                    due_at=at(minute + 60),
+                    warning_at=at(minute + 45),
+                )
+            uow.append([new_event(kind, payload, ticket_id=ticket_id, customer_id=self.customer)])
+
+
+def engine_cases(table: Any) -> dict[str, dict[str, Any]]:
+    """The engine's per-case summary (sql/events.sql then sql/cases.sql), by case id."""
+    con = duckdb.connect()
+    try:
+        con.register("case_events", table)
+        path_steps, escalation_teams = model_tables(None)
+        con.register("path_steps", path_steps)
+        con.register("escalation_teams", escalation_teams)
+        con.execute(sql_text("events"))
+        con.execute(sql_text("cases"), {"repeat_window_days": 7, "has_model": False})
+        cursor = con.execute(
+            "SELECT c.*, n.name FROM cases AS c JOIN "
+            "(SELECT DISTINCT HASH(case_id) AS k, case_id AS name FROM case_events) AS n "
+            "ON n.k = c.case_id"
+        )
+        names = [d[0] for d in cursor.description or ()]
+        return {row[-1]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+    finally:
+        con.close()
+
+
+def test_made_sla_from_the_clock_events(model_db: Database) -> None:
+    log = Clocks(model_db)
+    made = log.ticket(0)  # two clocks, both achieved; a warning is no breach
+    log.clock(made, 1, "sla.activated", "first_reply")
+    log.clock(made, 1, "sla.activated")
+    log.status(made, 2, "new", "open")
+    log.clock(made, 3, "sla.achieved", "first_reply")
+    log.clock(made, 40, "sla.warning")
+    log.status(made, 50, "open", "solved")
+    log.clock(made, 50, "sla.achieved")
+
+    missed = log.ticket(0)  # breached, then worked and stopped: missed for good
+    log.clock(missed, 0, "sla.activated")
+    log.clock(missed, 60, "sla.breached")
+    log.status(missed, 70, "new", "solved")
+    log.clock(missed, 70, "sla.stopped")
+
+    abandoned = log.ticket(0)  # the breach is the last thing that happens to it
+    log.clock(abandoned, 0, "sla.activated")
+    log.status(abandoned, 5, "new", "open")
+    log.clock(abandoned, 65, "sla.breached")
+
+    paused = log.ticket(0)  # paused, retargeted, resumed: still made
+    log.clock(paused, 0, "sla.activated")
+    log.status(paused, 5, "new", "pending")
+    log.clock(paused, 5, "sla.paused")
+    log.clock(paused, 6, "sla.retargeted")
+    log.status(paused, 20, "pending", "open")
+    log.clock(paused, 20, "sla.resumed")
+
+    unknown = log.ticket(0)  # no clock at all: its SLA is unknown
+    log.status(unknown, 5, "new", "solved")
+
+    table = export_case_events(model_db)
+    rows = table.to_pylist()
+    assert [r["seq"] for r in rows] == exported_seqs(model_db)
+    assert_made_sla_follows_the_clocks(rows)
+    clock_rows = [r for r in rows if r["type"].startswith("sla.")]
+    assert len(clock_rows) == 14
+    # system events, whoever's unit of work wrote them; the clock is named in attrs
+    assert {r["actor_kind"] for r in clock_rows} == {"system"}
+    assert all(r["activity"] == r["type"] for r in clock_rows)
+    attrs = [json.loads(r["attrs"]) for r in clock_rows if r["case_id"] == str(made)]
+    assert [(a["metric"], a.get("reason")) for a in attrs] == [
+        ("first_reply", None),
+        ("resolution", None),
+        ("first_reply", "fulfilled"),
+        ("resolution", None),
+        ("resolution", "fulfilled"),
+    ]
+    last = {r["case_id"]: r["made_sla"] for r in rows}
+    assert last == {
+        str(made): True,
+        str(missed): False,
+        str(abandoned): False,
+        str(paused): True,
+        str(unknown): None,
+    }
+
+    # the engine: the clocks decide the case's SLA, and they are no touches, move no
+    # elapsed time and add no steps
+    cases = engine_cases(table)
+    assert {c: v["made_sla"] for c, v in cases.items()} == last
+    work = Counter(r["case_id"] for r in work_rows(rows))
+    assert {c: v["touches"] for c, v in cases.items()} == dict(work)
+    assert cases[str(abandoned)]["elapsed_h"] == 5 / 60  # to its last work, not the breach
+    assert cases[str(paused)]["elapsed_h"] == 20 / 60
+    overall = diagnose(table).kpis[0].rows[0]
+    assert (overall["sla_attainment"], overall["sla_cases"]) == (0.5, 4)
+    assert diagnose(table).summary.events == sum(work.values())
+    views = process.mine(table)
+    assert not any("sla." in v for v, _ in views.variants)
+    assert not any(
+        s.startswith("sla.") or t.startswith("sla.") for s, t, _ in views.directly_follows
+    )
+    assert sum(n for _, n in views.variants) == 5

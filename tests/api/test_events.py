@@ -46,6 +46,7 @@ def test_events_feed_cursor_and_filters(
         "ticket.created",
         "ticket.triaged",
         "message.added",
+        "sla.activated",  # the request type's SLA policy starts its clocks
     }
 
     # agents lack events.read

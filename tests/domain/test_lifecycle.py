@@ -192,3 +192,26 @@ def test_csat_needs_a_write_permission(model_db: Database) -> None:
         service.record_csat(uow, ticket.id, 5)
     with UnitOfWork(model_db, actor_kind="customer", actor_id=ticket.customer_id) as uow:
         assert service.record_csat(uow, ticket.id, 4).csat_score == 4
+
+
+def test_closed_tickets_keep_their_owner_who_may_leave(model_db: Database) -> None:
+    agent = factories.user(model_db, teams=["billing"])
+    ticket = factories.ticket(model_db)
+    with UnitOfWork(model_db, actor_kind="user", actor_id=agent.id) as uow:
+        service.accept_ticket(uow, ticket.id)
+        service.change_status(uow, ticket.id, "solved")
+        service.change_status(uow, ticket.id, "closed")
+    with UnitOfWork(model_db) as uow:
+        service.deactivate_user(uow, agent.id, "left the company")
+    # the rating of a closed ticket still lands; its history names the agent who left
+    with UnitOfWork(model_db, actor_kind="customer", actor_id=ticket.customer_id) as uow:
+        tk = service.record_csat(uow, ticket.id, 5)
+    assert tk.csat_score == 5 and tk.owning_agent == agent.id
+
+
+def test_handing_a_new_ticket_to_an_agent_opens_it(model_db: Database) -> None:
+    agent = factories.user(model_db, teams=["billing"])
+    ticket = factories.ticket(model_db)
+    with UnitOfWork(model_db) as uow:
+        tk = service.transfer_ticket(uow, ticket.id, to_agent=agent.id, reason="yours")
+    assert tk.status == "open" and tk.owning_agent == agent.id

@@ -41,7 +41,8 @@ def check_invariant(db: Database) -> None:
                 assert tk.owning_team is not None, f"ticket {tk.id} triaged but has no team"
             if tk.accepted_at is not None:
                 assert tk.owning_agent is not None, f"ticket {tk.id} accepted but has no agent"
-            if tk.owning_agent is not None:
+            if tk.owning_agent is not None and tk.status != "closed":
+                # closed tickets keep their last owner as history, who may have left
                 agent = users[tk.owning_agent]
                 assert agent.active, f"ticket {tk.id} owned by deactivated user {agent.id}"
                 assert tk.owning_team in agent.teams, f"ticket {tk.id}: owner not in team"

@@ -80,7 +80,8 @@ def test_edited_event_is_reported(model_db: Database) -> None:
     ticket_id = build(model_db)
     tamper(
         model_db,
-        "UPDATE events SET type = 'ticket.teleported' WHERE seq = (SELECT max(seq) FROM events)",
+        "UPDATE events SET type = 'ticket.teleported' WHERE seq = "
+        "(SELECT max(seq) FROM events WHERE type = 'ticket.status_changed')",
     )
     report = verify(model_db)
     assert any("ticket.teleported" in d and "not declared" in d for d in report.differences)

@@ -1,9 +1,20 @@
 """Our own event log as the flat case-event table (:data:`~opsdesk.analytics.schema.CASE_EVENTS`).
 
 Streams the log once in seq order, keeps a small per-ticket state (team, agent, status,
-customer, channel, request type, priority) and emits one row per ticket-scoped event
-(``ticket.*``, ``message.*``, ``exception.*``) carrying the state *after* the event.
-Customer, user and model events describe no case and are skipped.
+customer, channel, request type, priority, SLA outcome) and emits one row per
+ticket-scoped event (``ticket.*``, ``message.*``, ``exception.*``, ``sla.*``) carrying the
+state *after* the event. Customer, user and model events describe no case and are
+skipped, as are the ticket-scoped records of automation (``triage.rule_fired``,
+``escalation.*``, ``notification.requested``, ``ownership.contested``): what they changed
+is in the ticket events that follow them.
+
+SLA clock events (``sla.*``) are rows of their own with ``actor_kind = 'system'``: the
+clock's life stays visible, but they are bookkeeping, not work on the case, so the
+diagnostic leaves them out of touches, variants, the directly-follows graph and
+handovers (docs/diagnostic.md). They set the case's ``made_sla``, the flag the KPIs read:
+NULL until the case's first ``sla.activated``, then true until any of its clocks is
+``sla.breached``, false from then on (a breach is never undone). Every row carries the
+flag as it stands after the event, so the case's last row holds its outcome.
 
 Values are gathered column by column and turned into an Arrow record batch every
 :data:`BATCH_ROWS` rows, so a log of millions of events never exists as Python objects
@@ -43,10 +54,10 @@ _ACTOR_KINDS = {
     "system": "system",
     "importer": "importer",
 }
-_CASE_PREFIXES = ("ticket.", "message.", "exception.")
+_CASE_PREFIXES = ("ticket.", "message.", "exception.", "sla.")
 
 # indexes into the per-ticket state list
-_CASE, _TEAM, _AGENT, _STATUS, _CUSTOMER, _CHANNEL, _CATEGORY, _PRIORITY = range(8)
+_CASE, _TEAM, _AGENT, _STATUS, _CUSTOMER, _CHANNEL, _CATEGORY, _PRIORITY, _MADE_SLA = range(9)
 
 
 def _id(value: Any) -> str | None:
@@ -71,6 +82,12 @@ def _attrs(kind: str, p: dict[str, Any]) -> str | None:
         extra = {"reopened": True}
     elif kind.startswith("exception."):
         extra = {"exception_id": p.get("exception_id")}
+    elif kind.startswith("sla."):
+        # which clock, and the target and time used when it ends
+        extra = {"clock_id": p.get("clock_id"), "metric": p.get("metric")}
+        for key in ("target_minutes", "elapsed_minutes", "reason"):
+            if p.get(key) is not None:
+                extra[key] = p[key]
     else:
         return None
     return orjson.dumps(extra).decode()
@@ -83,8 +100,8 @@ class _CaseEventBuilder:
     later); :meth:`take_batch` turns what has been gathered into one record batch.
     """
 
-    # the gathered columns, in CASE_EVENTS order; activity repeats type, and made_sla
-    # and handle_seconds are always NULL for our log, so neither is gathered
+    # the gathered columns, in CASE_EVENTS order; activity repeats type, and
+    # handle_seconds is always NULL for our log, so neither is gathered
     _GATHERED = (
         "case_id",
         "seq",
@@ -99,6 +116,7 @@ class _CaseEventBuilder:
         "priority",
         "actor_kind",
         "visibility",
+        "made_sla",
         "csat",
         "exception_type",
         "attrs",
@@ -117,7 +135,17 @@ class _CaseEventBuilder:
         state = self.tickets.get(ticket_id)
         if state is None:
             # a ticket event before its ticket.created (a truncated log): start empty
-            state = [str(ticket_id), None, None, None, _id(event.customer_id), None, None, None]
+            state = [
+                str(ticket_id),
+                None,
+                None,
+                None,
+                _id(event.customer_id),
+                None,
+                None,
+                None,
+                None,
+            ]
             self.tickets[ticket_id] = state
         return state
 
@@ -142,6 +170,7 @@ class _CaseEventBuilder:
                 _name(p.get("channel")),
                 None,
                 _name(p.get("priority")),
+                None,
             ]
             self.tickets[event.ticket_id] = state
         else:
@@ -167,6 +196,13 @@ class _CaseEventBuilder:
                 state[_PRIORITY] = _name(p["after"])
             elif kind == "ticket.csat_received":
                 csat = float(p["score"])
+            elif kind.startswith("sla."):
+                # the clock is the system's doing, whoever's command started it
+                actor_kind = "system"
+                if kind == "sla.breached":
+                    state[_MADE_SLA] = False
+                elif kind == "sla.activated" and state[_MADE_SLA] is None:
+                    state[_MADE_SLA] = True
             elif kind.startswith("exception."):
                 exception_id = p["exception_id"]
                 if kind == "exception.requested":
@@ -193,6 +229,7 @@ class _CaseEventBuilder:
         c["priority"].append(state[_PRIORITY])
         c["actor_kind"].append(actor_kind)
         c["visibility"].append(visibility)
+        c["made_sla"].append(state[_MADE_SLA])
         c["csat"].append(csat)
         c["exception_type"].append(exception_type)
         c["attrs"].append(_attrs(kind, p))
@@ -211,8 +248,7 @@ class _CaseEventBuilder:
             if f.name in gathered:
                 arrays[f.name] = pa.array(gathered.pop(f.name), type=f.type)
         arrays["activity"] = arrays["type"]
-        for name in ("made_sla", "handle_seconds"):
-            arrays[name] = pa.nulls(n, type=CASE_EVENTS.field(name).type)
+        arrays["handle_seconds"] = pa.nulls(n, type=CASE_EVENTS.field("handle_seconds").type)
         return pa.RecordBatch.from_arrays(
             [arrays[name] for name in CASE_EVENTS.names], schema=CASE_EVENTS
         )

@@ -244,6 +244,42 @@ class TicketPage(BaseModel):
     )
 
 
+class SlaClock(_Response):
+    """One SLA clock of a ticket: a metric measured against its policy's target."""
+
+    id: int
+    metric: Literal["first_reply", "next_reply", "periodic_update", "resolution"]
+    policy: str
+    priority: str = Field(description="The priority whose target the clock runs on.")
+    status: Literal["running", "paused", "ended"]
+    target_minutes: int
+    business_hours: bool = Field(description="Measured in the calendar's business hours.")
+    calendar: str | None
+    started_at: datetime
+    due_at: datetime | None = Field(
+        description="When the target is used up; null while paused and once ended."
+    )
+    warning_at: datetime | None = Field(
+        description="When the policy's warning share of the target is used up."
+    )
+    warned: bool
+    breached: bool
+    outcome: Literal["achieved", "breached", "stopped"] | None = Field(
+        description="Set once ended: achieved in time, breached, or stopped (not applicable)."
+    )
+    ended_at: datetime | None
+    elapsed_minutes: float = Field(
+        description="Time counted so far (business minutes on a business-hours policy)."
+    )
+    remaining_minutes: float | None = Field(
+        description="target_minutes - elapsed_minutes (negative past due); null once ended."
+    )
+
+
+class SlaClockList(BaseModel):
+    items: list[SlaClock]
+
+
 class StatusChange(_Request):
     model_config = ConfigDict(
         extra="forbid",

@@ -14,7 +14,9 @@ Processes:
   age, preferring tasks that match their skills), and takes short off-queue breaks.
 * ``_story``: one ticket from intake to solve: misrouting, ping-pong, exceptions,
   pending and on-hold waits, reopens, CSAT and repeat contacts.
-* ``_nightly``: progress reporting, expiring exceptions and closing solved tickets.
+* ``_timers``: the jobs outbox swept every few simulated minutes (SLA warnings and
+  breaches, escalations, exception expiry, overflow), as `opsdesk serve` does live.
+* ``_nightly``: progress reporting and closing solved tickets.
 """
 
 from __future__ import annotations
@@ -30,17 +32,29 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import simpy
+from sqlalchemy import func, select
 
 from opsdesk.demo import texts
 from opsdesk.demo.company import Company, CustomerProfile, StaffMember
 from opsdesk.desk import service
 from opsdesk.domain.state import TicketState
+from opsdesk.jobs.outbox import run_due
 from opsdesk.model import OperatingModel
+from opsdesk.store import tables
 from opsdesk.store.db import Database
 from opsdesk.store.uow import UnitOfWork
 
 HOUR = 60.0
 DAY = 1440.0
+#: simulated minutes between two sweeps of the jobs outbox
+TIMER_SWEEP = 10.0
+#: events by which a timer (an escalation, an overflow) changes a ticket under the agents
+_MOVES = (
+    "ticket.transferred",
+    "ticket.accepted",
+    "ticket.priority_changed",
+    "ticket.status_changed",
+)
 LOCAL = ZoneInfo("Europe/London")
 
 Proc = Generator[simpy.Event, Any, Any]
@@ -376,6 +390,8 @@ class Simulation:
         self._seq = 0
         self.customer_ids: dict[int, int] = {}
         self.solved: dict[int, Case] = {}
+        #: every case by ticket id, so timers that move a ticket are mirrored here
+        self.cases: dict[int, Case] = {}
         self.agents: dict[str, list[Agent]] = {}
         self.queues: dict[str, list[Task]] = {}
         for team in (t.id for t in model.teams):
@@ -437,17 +453,45 @@ class Simulation:
                 self.env.process(self._agent(agent))
         self.env.process(self._arrivals())
         self.env.process(self._nightly())
+        self.env.process(self._timers())
         self.env.run(until=self.days * DAY)
         if self.progress is not None:
             self.progress(self.days, self.days)
 
+    def _timers(self) -> Proc:
+        """Sweep the jobs outbox at the simulated time, then mirror what the timers did
+        to tickets (an escalation that raised a priority, moved a ticket to another
+        team or to a lead) into the cases, as the agents would see it on screen."""
+        while True:
+            yield self.env.timeout(TIMER_SWEEP)
+            with self.db.read() as conn:
+                before = conn.execute(select(func.max(tables.events.c.seq))).scalar() or 0
+            result = run_due(self.db, now=self.at(), worker="demo")
+            if not result.events:
+                continue
+            # the simulation is the only writer: every event after `before` is the sweep's
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    select(tables.events.c.type, tables.events.c.ticket_id).where(
+                        tables.events.c.seq > before
+                    )
+                ).all()
+            self.counts.update(r.type for r in rows)
+            moved = sorted({r.ticket_id for r in rows if r.type in _MOVES} & self.cases.keys())
+            if moved:
+                with self.write("system") as uow:
+                    for ticket_id in moved:
+                        self._sync(self.cases[ticket_id], uow.ticket(ticket_id))
+
+    def _sync(self, case: Case, state: TicketState) -> None:
+        """The case follows the ticket: status, priority, team and owning agent."""
+        case.sync(state)
+        case.owner = next((a for a in self.agents[case.team] if a.id == state.owning_agent), None)
+
     def _nightly(self) -> Proc:
         day = 0
         while True:
-            yield self.env.timeout(2 * HOUR)
-            with self.write("system") as uow:
-                service.expire_exceptions(uow)
-            yield self.env.timeout(1 * HOUR)
+            yield self.env.timeout(3 * HOUR)
             cutoff = self.now - CLOSE_AFTER_DAYS * DAY
             due = sorted(
                 (
@@ -465,6 +509,7 @@ class Simulation:
                         )
                     )
                 del self.solved[case.id]
+                self.cases.pop(case.id, None)
             yield self.env.timeout(DAY - 3 * HOUR)
             day += 1
             if self.progress is not None and day < self.days:
@@ -608,6 +653,10 @@ class Simulation:
         task = Task(case, case.team, personal, required, key, self.env.event(), self.env.event())
         self._submit(task)
         agent: Agent = yield task.assigned
+        if case.team != task.team:
+            # a timer moved the ticket to another team while it waited: queue it there
+            task.done.succeed()
+            return (yield from self._pickup(case))
         if case.owner is None:
             with self.act(case, "user", agent.id) as uow:
                 service.accept_ticket(uow, case.id)
@@ -635,8 +684,9 @@ class Simulation:
         return max(1.0, _lognormal(self.rng, base, 0.55))
 
     def _transferred(self, case: Case, to_agent: Agent | None) -> None:
+        # the owner itself was mirrored from the ticket when the unit of work ended (a
+        # ping-pong guard may have handed the ticket to the lead instead of to_agent)
         case.transfers += 1
-        case.owner = to_agent
 
     def _reason(self, kind: str, rtype: str, team: str) -> str:
         return self.rng.choice(texts.TRANSFER_REASONS[kind]).format(
@@ -650,7 +700,7 @@ class Simulation:
             yield uow
         state = uow.projection.tickets.get(case.id)
         if state is not None:
-            case.sync(state)
+            self._sync(case, state)
 
     # --- the ticket story --------------------------------------------------------------
 
@@ -770,7 +820,8 @@ class Simulation:
                     "reply here; no need to repeat yourself.",
                 )
         case.id = state.id
-        case.sync(state)
+        self.cases[case.id] = case
+        self._sync(case, state)
         return case, rtype
 
     def _story(self, arrival: Arrival, delay: float = 0.0) -> Proc:
@@ -787,6 +838,9 @@ class Simulation:
         rng = self.rng
         agent, task = yield from self._pickup(case)
         yield self.env.timeout(max(1.0, _lognormal(rng, 5, 0.5)))
+        if case.owner is not agent:
+            task.done.succeed()  # a timer moved it meanwhile; the story carries on
+            return
         to_team = self._owner_team(true_type)
         if rng.random() < ROUTING_OVERRIDE:
             with self.act(case, "user", agent.id) as uow:
@@ -858,6 +912,11 @@ class Simulation:
                 continue
             touches += 1
             yield self.env.timeout(self._handle(case, 1.0 if touches == 1 else 0.5))
+            if case.owner is not agent:
+                # a timer (an escalation) moved the ticket while the agent worked on it
+                task.done.succeed()
+                case.plan.insert(0, step)
+                continue
             if step == "pingpong":
                 yield from self._ping_pong(case, agent, task)
                 continue
@@ -974,8 +1033,13 @@ class Simulation:
             )
         self._transferred(case, None)
         task.done.succeed()
+        if case.team != partner:
+            return  # the ping-pong guard handed it to the team lead instead
         other, task2 = yield from self._pickup(case)
         yield self.env.timeout(self._handle(case, 0.6))
+        if case.owner is not other:
+            task2.done.succeed()  # a timer moved it meanwhile; the story carries on
+            return
         back: Agent | None = agent
         nxt = agent.member.next_start(self.now)
         if nxt is None or nxt - self.now > 2 * HOUR or rng.random() < 0.4:

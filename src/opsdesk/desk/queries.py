@@ -21,7 +21,15 @@ from sqlalchemy import Connection, and_, case, exists, func, select
 
 from opsdesk.domain.errors import NotFound
 from opsdesk.domain.events import Event
-from opsdesk.domain.state import CustomerState, ExceptionState, MessageState, TicketState
+from opsdesk.domain.state import (
+    CustomerState,
+    ExceptionState,
+    MessageState,
+    SlaClockState,
+    TicketState,
+)
+from opsdesk.model import OperatingModel
+from opsdesk.sla.clocks import ClockView, clock_view
 from opsdesk.store import tables as t
 
 # the ticket columns that map onto TicketState; tags come from ticket_tags
@@ -30,6 +38,7 @@ _CUSTOMER_COLUMNS = [t.customers.c[f.name] for f in fields(CustomerState)]
 _MESSAGE_COLUMNS = [t.messages.c[f.name] for f in fields(MessageState)]
 _EXCEPTION_COLUMNS = [t.exceptions.c[f.name] for f in fields(ExceptionState)]
 _EVENT_COLUMNS = [t.events.c[f.name] for f in fields(Event)]
+_SLA_CLOCK_COLUMNS = [t.sla_clocks.c[f.name] for f in fields(SlaClockState)]
 
 
 # --- tickets -------------------------------------------------------------------------
@@ -138,6 +147,22 @@ def ticket_messages(conn: Connection, ticket_id: int) -> list[MessageState]:
         .order_by(t.messages.c.id)
     ).all()
     return [MessageState(**row._mapping) for row in rows]
+
+
+def ticket_sla_clocks(
+    conn: Connection, ticket_id: int, model: OperatingModel, now: datetime
+) -> list[ClockView]:
+    """The ticket's SLA clocks (running, paused and ended), oldest first, with the time
+    each has counted by ``now``; :class:`NotFound` if there is no such ticket."""
+    known = conn.execute(select(t.tickets.c.id).where(t.tickets.c.id == ticket_id)).first()
+    if known is None:
+        raise NotFound(f"ticket {ticket_id} does not exist")
+    rows = conn.execute(
+        select(*_SLA_CLOCK_COLUMNS)
+        .where(t.sla_clocks.c.ticket_id == ticket_id)
+        .order_by(t.sla_clocks.c.id)
+    ).all()
+    return [clock_view(model, SlaClockState(**row._mapping), now) for row in rows]
 
 
 # --- customers -----------------------------------------------------------------------

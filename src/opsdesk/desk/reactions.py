@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import cache
 
-from opsdesk.domain.events import Event
+from opsdesk.domain.events import Event, NewEvent
 from opsdesk.store.uow import UnitOfWork
 
 Reactor = Callable[[UnitOfWork, Sequence[Event]], list[Event]]
@@ -38,15 +38,24 @@ def reactors() -> tuple[Reactor, ...]:
 
 
 def react(uow: UnitOfWork, events: Sequence[Event]) -> None:
-    """Run every reactor on ``events`` and on what they append, to a fixed point."""
+    """Run every reactor on ``events`` and on what they append, to a fixed point.
+
+    What the reactors append is the operating model acting, so the log records it as
+    the system's doing, not as the doing of the user whose command set it off (who
+    stays visible as the actor of the events that caused it)."""
     pending = list(events)
-    for _ in range(MAX_ROUNDS):
-        if not pending:
-            return
-        produced: list[Event] = []
-        for reactor in reactors():
-            produced.extend(reactor(uow, pending))
-        pending = produced
+    actor = (uow.actor_kind, uow.actor_id)
+    uow.actor_kind, uow.actor_id = "system", None
+    try:
+        for _ in range(MAX_ROUNDS):
+            if not pending:
+                return
+            produced: list[Event] = []
+            for reactor in reactors():
+                produced.extend(reactor(uow, pending))
+            pending = produced
+    finally:
+        uow.actor_kind, uow.actor_id = actor
     if pending:
         kinds = sorted({e.type for e in pending})
         raise ReactionLoop(
@@ -55,9 +64,9 @@ def react(uow: UnitOfWork, events: Sequence[Event]) -> None:
         )
 
 
-def append(uow: UnitOfWork, new_events: Sequence[object]) -> list[Event]:
+def append(uow: UnitOfWork, new_events: Sequence[NewEvent]) -> list[Event]:
     """``uow.append`` followed by the reactions; what every service command uses."""
-    stored = uow.append(new_events)  # type: ignore[arg-type]
+    stored = uow.append(new_events)
     if stored:
         react(uow, stored)
     return stored

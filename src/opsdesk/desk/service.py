@@ -15,6 +15,7 @@ from opsdesk.desk.reactions import append
 from opsdesk.domain import commands as cmd
 from opsdesk.domain.errors import DomainError
 from opsdesk.domain.state import CustomerState, ExceptionState, TicketState, UserState
+from opsdesk.routing import queries as routing_queries
 from opsdesk.store import tables as t
 from opsdesk.store.uow import UnitOfWork
 
@@ -115,6 +116,13 @@ def change_user(uow: UnitOfWork, user_id: int, field: str, values: list[str]) ->
     return user
 
 
+def set_presence(uow: UnitOfWork, user_id: int, presence: str) -> UserState:
+    """Set an agent online, away or offline; going online makes them pull queued work."""
+    user = uow.user(user_id)
+    append(uow, cmd.set_presence(uow.context(), user, presence))
+    return user
+
+
 def deactivate_user(uow: UnitOfWork, user_id: int, reason: str) -> UserState:
     user = uow.user(user_id)
     owned = sum(n for _, n in _owned(uow, user_id))
@@ -199,12 +207,32 @@ def transfer_ticket(
     to_team: str | None = None,
     to_agent: int | None = None,
 ) -> TicketState:
-    """Move ownership explicitly, with a reason."""
+    """Move ownership explicitly, with a reason.
+
+    The ping-pong guard: the ticket's Nth transfer (``ping_pong_transfer_limit``) to
+    another team goes to a lead of the owning team instead, with ``ownership.contested``.
+    """
     ticket = uow.ticket(ticket_id)
     agent = uow.user(to_agent) if to_agent is not None else None
+    ctx = uow.context()
+    if to_team is not None and cmd.transfer_is_contested(ctx, ticket, to_team):
+        assert ticket.owning_team is not None
+        uow.flush()
+        members = routing_queries.team_members(
+            uow.conn, uow.db.dialect, ticket.owning_team, online_only=False
+        )
+        loads = routing_queries.loads(uow.conn, [m.id for m in members])
+        leads = [(uow.user(m.id), loads[m.id].total if m.id in loads else 0) for m in members]
+        append(
+            uow,
+            cmd.contest_ownership(
+                ctx, ticket, reason=reason, to_team=to_team, to_agent=agent, leads=leads
+            ),
+        )
+        return ticket
     append(
         uow,
-        cmd.transfer_ticket(uow.context(), ticket, reason=reason, to_team=to_team, to_agent=agent),
+        cmd.transfer_ticket(ctx, ticket, reason=reason, to_team=to_team, to_agent=agent),
     )
     return ticket
 
@@ -282,6 +310,15 @@ def decide_exception(
             uow.context(), x, ticket, uow.user(uow.actor_id), approve=approve, note=note
         ),
     )
+    return x
+
+
+def expire_exception(uow: UnitOfWork, exception_id: int) -> ExceptionState:
+    """Expire one exception if it is due (what an ``exception.expire`` job runs); an
+    exception decided, expired or re-dated since the job was scheduled is left as is."""
+    x = uow.exception(exception_id)
+    ticket = uow.ticket(x.ticket_id)
+    append(uow, cmd.expire_exceptions(uow.context(), [(x, ticket.customer_id)]))
     return x
 
 

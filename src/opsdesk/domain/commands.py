@@ -25,10 +25,10 @@ from opsdesk.domain.events import NewEvent, new_event
 from opsdesk.domain.lifecycle import TRANSITIONS, allowed, is_reopen
 from opsdesk.domain.state import CustomerState, ExceptionState, TicketState, UserState
 from opsdesk.model import OperatingModel
-from opsdesk.model.vocabulary import CHANNELS, PRIORITIES
+from opsdesk.model.vocabulary import CHANNELS, CUSTOMER_TIERS, PRIORITIES
 
 HANDLE_KINDS = ("email", "phone", "chat", "external")
-CUSTOMER_TIERS = ("standard", "gold", "vip")
+PRESENCES = ("online", "away", "offline")
 MAX_SUBJECT = 300
 MAX_BODY = 100_000
 
@@ -111,13 +111,14 @@ def check_ownership(ticket: TicketState, users: Mapping[int, UserState]) -> None
     """The ownership invariant, checked after every command that touches a ticket.
 
     From triage on a ticket has exactly one owning team; from acceptance on exactly one
-    owning agent, who is an active member of that team.
+    owning agent, who is an active member of that team while the ticket is not closed.
     """
     if ticket.triaged_at is not None and ticket.owning_team is None:
         raise OwnershipViolation(f"ticket {ticket.id} would be left without an owning team")
     if ticket.accepted_at is not None and ticket.owning_agent is None:
         raise OwnershipViolation(f"ticket {ticket.id} would be left without an owning agent")
-    if ticket.owning_agent is not None:
+    if ticket.owning_agent is not None and ticket.status != "closed":
+        # a closed ticket keeps its last owner as history, even after they leave
         agent = users.get(ticket.owning_agent)
         if agent is None or not agent.active or ticket.owning_team not in agent.teams:
             raise OwnershipViolation(
@@ -315,6 +316,38 @@ def deactivate_user(
         )
     payload = ev.UserDeactivated(user_id=user.id, reason=_text(reason, "reason", 500))
     return [new_event("user.deactivated", payload)]
+
+
+def set_presence(ctx: Context, user: UserState, presence: str) -> list[NewEvent]:
+    """An agent goes online, away or offline; routing gives work to online agents only.
+
+    Anyone may set their own presence; setting someone else's needs ``users.manage``, or
+    ``tickets.assign`` (a lead) for a member of one of the actor's own teams.
+    """
+    if presence not in PRESENCES:
+        raise DomainError(f"unknown presence {presence!r}; use one of {', '.join(PRESENCES)}")
+    actor = ctx.actor
+    if ctx.actor_kind == "user" and (actor is None or actor.id != user.id):
+        try:
+            ctx.require("users.manage")
+        except PermissionDenied:
+            ctx.require("tickets.assign")
+            assert actor is not None  # require() refused an unknown actor
+            if not set(actor.teams) & set(user.teams):
+                raise PermissionDenied(
+                    f"user {actor.id} may set the presence of members of their own teams "
+                    f"only; user {user.id} is in none of them (users.manage may set anyone's)"
+                ) from None
+    if presence == user.presence:
+        return []
+    if not user.active and presence != "offline":
+        raise Conflict(f"user {user.id} is deactivated and cannot go {presence}")
+    payload = ev.UserPresenceChanged(
+        user_id=user.id,
+        before=user.presence,
+        after=presence,
+    )
+    return [new_event("user.presence_changed", payload)]
 
 
 def credentials_changed(
@@ -549,6 +582,99 @@ def transfer_ticket(
             "ticket.transferred", payload, ticket_id=ticket.id, customer_id=ticket.customer_id
         )
     ]
+    if agent_id is not None and ticket.status == "new":
+        # handing a new ticket to an agent is an acceptance on their behalf: it opens
+        out.append(_status(ticket, "open", "assigned"))
+    return out
+
+
+def transfer_is_contested(ctx: Context, ticket: TicketState, to_team: str | None) -> bool:
+    """Whether the ping-pong guard stops this transfer: it would be the ticket's Nth
+    (``settings.ping_pong_transfer_limit``) and move it to another team.
+
+    A lead of the owning team (a member holding its ``lead_role``) is not stopped: the
+    guard hands contested tickets to them so that they decide where the ticket goes.
+    """
+    if ticket.owning_team is None or to_team is None or to_team == ticket.owning_team:
+        return False
+    if ticket.transfer_count + 1 < ctx.model.settings.ping_pong_transfer_limit:
+        return False
+    actor = ctx.actor
+    if ctx.actor_kind == "user" and actor is not None:
+        lead_role = _lead_role(ctx.model, ticket.owning_team)
+        if lead_role in actor.roles and ticket.owning_team in actor.teams:
+            return False
+    return True
+
+
+def _lead_role(model: OperatingModel, team_id: str) -> str | None:
+    try:
+        return model.team(team_id).lead_role
+    except KeyError:
+        return None
+
+
+def contest_ownership(
+    ctx: Context,
+    ticket: TicketState,
+    *,
+    reason: str,
+    to_team: str,
+    to_agent: UserState | None,
+    leads: Iterable[tuple[UserState, int]],
+) -> list[NewEvent]:
+    """The ping-pong guard: instead of the requested transfer, record
+    ``ownership.contested`` and hand the ticket to a lead of the owning team, who decides.
+
+    ``leads`` are the owning team's users with their open-ticket load; the lead chosen is
+    an active member holding the team's ``lead_role``, online first, then least loaded,
+    then lowest id. Refused (:class:`Conflict`) when the team has no such lead. When the
+    ticket is already with that lead, only the contest is recorded.
+    """
+    # the requested transfer must be valid on its own (permission, reason, team, agent)
+    transfer_ticket(ctx, ticket, reason=reason, to_team=to_team, to_agent=to_agent)
+    team = ticket.owning_team
+    assert team is not None  # transfer_is_contested() holds
+    lead_role = _lead_role(ctx.model, team)
+    if lead_role is None:
+        raise Conflict(
+            f"transfer {ticket.transfer_count + 1} of ticket {ticket.id} reaches the ping-pong "
+            f"limit, and team {team!r} has no lead_role to decide it; set one in the model"
+        )
+    eligible = [
+        (user, load)
+        for user, load in leads
+        if user.active and lead_role in user.roles and team in user.teams
+    ]
+    if not eligible:
+        raise Conflict(
+            f"transfer {ticket.transfer_count + 1} of ticket {ticket.id} reaches the ping-pong "
+            f"limit and goes to a lead of team {team!r}, which has no active member with "
+            f"role {lead_role!r}; add a lead to the team"
+        )
+    lead, _ = min(eligible, key=lambda pair: (pair[0].presence != "online", pair[1], pair[0].id))
+    number = ticket.transfer_count + 1
+    contested = ev.OwnershipContested(
+        transfer_number=number,
+        requested_team=to_team,
+        requested_agent=to_agent.id if to_agent else None,
+        owning_team=team,
+        lead_id=lead.id,
+        reason=_text(reason, "transfer reason", 1000),
+    )
+    out = [
+        new_event(
+            "ownership.contested", contested, ticket_id=ticket.id, customer_id=ticket.customer_id
+        )
+    ]
+    if ticket.owning_agent != lead.id:
+        out += transfer_ticket(
+            ctx,
+            ticket,
+            reason=f"ownership contested: transfer {number} would move it to {to_team}; "
+            f"the lead of {team} decides",
+            to_agent=lead,
+        )
     return out
 
 

@@ -8,6 +8,7 @@ a compiler.
 from __future__ import annotations
 
 import itertools
+import re
 import zoneinfo
 from collections.abc import Iterable, Sequence
 from functools import cache
@@ -21,9 +22,11 @@ from opsdesk.model.schema import (
     EscalationPath,
     OperatingModel,
     SlaPolicy,
+    Team,
+    TriageRule,
     parse_clock,
 )
-from opsdesk.model.vocabulary import PERMISSIONS, PRIORITIES
+from opsdesk.model.vocabulary import CHANNELS, CUSTOMER_TIERS, PERMISSIONS, PRIORITIES
 
 _DURATION_FIELDS = ("first_reply", "next_reply", "periodic_update", "resolution")
 
@@ -85,6 +88,7 @@ class _Checker:
         self.check_escalation_paths()
         self.check_request_types()
         self.check_exception_types()
+        self.check_triage()
         self.check_settings()
         return self.problems
 
@@ -145,6 +149,47 @@ class _Checker:
                     (*base, "id"),
                     "unused-team",
                 )
+            self.check_team_routing(team, base)
+
+    def check_team_routing(self, team: Team, base: PathKey) -> None:
+        routing = team.routing
+        where: PathKey = (*base, "routing")
+        if routing.max_open_per_agent < 1:
+            self.error(
+                f"max_open_per_agent of team '{team.id}' must be at least 1",
+                (*where, "max_open_per_agent"),
+                "routing",
+            )
+        for channel, cap in routing.max_per_channel.items():
+            if channel not in CHANNELS:
+                self.error(
+                    f"unknown channel '{channel}' (use one of {', '.join(CHANNELS)})",
+                    (*where, "max_per_channel", channel),
+                    "unknown-channel",
+                    key=True,
+                )
+            elif cap < 1:
+                self.error(
+                    f"the {channel} cap of team '{team.id}' must be at least 1; route that "
+                    "channel's requests to another team instead",
+                    (*where, "max_per_channel", channel),
+                    "routing",
+                )
+        if routing.overflow_after is not None:
+            if routing.overflow_after <= 0:
+                self.error(
+                    f"zero or negative overflow_after for team '{team.id}'",
+                    (*where, "overflow_after"),
+                    "non-positive-duration",
+                )
+            if team.secondary_team is None:
+                self.error(
+                    f"team '{team.id}' has overflow_after but no secondary_team to overflow to",
+                    (*where, "overflow_after"),
+                    "routing",
+                )
+        if routing.calendar is not None and routing.calendar not in self.calendar_ids:
+            self.unknown("calendar", routing.calendar, (*where, "calendar"), self.calendar_ids)
 
     def check_roles(self) -> None:
         for index, role in enumerate(self.model.roles):
@@ -393,6 +438,98 @@ class _Checker:
                     "non-positive-duration",
                 )
 
+    def check_triage(self) -> None:
+        triage = self.model.triage
+        seen: set[str] = set()
+        for index, rule in enumerate(triage.rules):
+            base: PathKey = ("triage", "rules", index)
+            if rule.id in seen:
+                self.error(
+                    f"duplicate id '{rule.id}' in triage rules", (*base, "id"), "duplicate-id"
+                )
+            seen.add(rule.id)
+            self.check_triage_when(rule, base)
+            self.check_triage_set(rule, base)
+            if (
+                triage.mode == "first_match"
+                and _matches_everything(rule)
+                and index < len(triage.rules) - 1
+            ):
+                self.warning(
+                    f"triage rule '{rule.id}' has no conditions, so in first_match mode the "
+                    "rules after it never fire; move it last",
+                    (*base, "when"),
+                    "unreachable-rule",
+                )
+
+    def check_triage_when(self, rule: TriageRule, base: PathKey) -> None:
+        when = rule.when
+        for c_index, channel in enumerate(when.channel):
+            if channel not in CHANNELS:
+                self.error(
+                    f"unknown channel '{channel}' (use one of {', '.join(CHANNELS)})",
+                    (*base, "when", "channel", c_index),
+                    "unknown-channel",
+                )
+        for t_index, tier in enumerate(when.customer_tier):
+            if tier not in CUSTOMER_TIERS:
+                self.error(
+                    f"unknown customer tier '{tier}' (use one of {', '.join(CUSTOMER_TIERS)})",
+                    (*base, "when", "customer_tier", t_index),
+                    "unknown-tier",
+                )
+        for k_index, keyword in enumerate(when.keywords):
+            if not keyword.strip():
+                self.error(
+                    "an empty keyword matches nothing; remove it",
+                    (*base, "when", "keywords", k_index),
+                    "empty-keyword",
+                )
+        if when.pattern is not None:
+            try:
+                re.compile(when.pattern)
+            except re.error as exc:
+                self.error(
+                    f"pattern of triage rule '{rule.id}' is not a valid regular expression: {exc}",
+                    (*base, "when", "pattern"),
+                    "invalid-pattern",
+                )
+        if not 0 <= when.min_confidence <= 1:
+            self.error(
+                f"min_confidence must be between 0 and 1 (got {when.min_confidence})",
+                (*base, "when", "min_confidence"),
+                "min-confidence",
+            )
+        elif when.min_confidence and when.classifier_label is None:
+            self.warning(
+                f"triage rule '{rule.id}' sets min_confidence without a classifier_label; "
+                "it has no effect",
+                (*base, "when", "min_confidence"),
+                "min-confidence",
+            )
+
+    def check_triage_set(self, rule: TriageRule, base: PathKey) -> None:
+        what = rule.set
+        if what.request_type is not None and what.request_type not in self.request_type_ids:
+            self.unknown(
+                "request type",
+                what.request_type,
+                (*base, "set", "request_type"),
+                self.request_type_ids,
+            )
+        if what.priority is not None and what.priority not in PRIORITIES:
+            self.error(
+                f"unknown priority '{what.priority}' (use one of {', '.join(PRIORITIES)})",
+                (*base, "set", "priority"),
+                "unknown-priority",
+            )
+        if what.request_type is None and what.priority is None and not what.tags:
+            self.warning(
+                f"triage rule '{rule.id}' sets nothing; give it a request_type, priority or tags",
+                (*base, "set"),
+                "empty-rule",
+            )
+
     def check_settings(self) -> None:
         settings = self.model.settings
         if settings.default_priority not in PRIORITIES:
@@ -414,6 +551,17 @@ class _Checker:
                 ("settings", "repeat_contact_window_days"),
                 "settings",
             )
+
+
+def _matches_everything(rule: TriageRule) -> bool:
+    when = rule.when
+    return not (
+        when.channel
+        or when.customer_tier
+        or when.keywords
+        or when.pattern is not None
+        or when.classifier_label is not None
+    )
 
 
 def _then_cycle(start: str, by_id: dict[str, EscalationPath]) -> list[str]:

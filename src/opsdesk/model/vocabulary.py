@@ -7,6 +7,9 @@ PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
 
 CHANNELS: tuple[str, ...] = ("email", "chat", "phone", "api", "bot", "voice", "web")
 
+#: Customer tiers, from the default to the most looked-after.
+CUSTOMER_TIERS: tuple[str, ...] = ("standard", "gold", "vip")
+
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # "*" grants everything, including permissions added in later releases.

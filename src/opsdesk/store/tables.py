@@ -153,7 +153,8 @@ tickets = Table(
     Column("escalation_exhausted", Boolean, nullable=False, server_default=false()),
     Index("ix_tickets_status_id", "status", "id"),
     Index("ix_tickets_team_status", "owning_team", "status"),
-    Index("ix_tickets_agent_status", "owning_agent", "status"),
+    # an agent's open load per channel and last acceptance, read by routing index-only
+    Index("ix_tickets_agent_load", "owning_agent", "status", "channel", "accepted_at"),
 )
 
 ticket_tags = Table(
@@ -237,6 +238,8 @@ jobs = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
     Index("ix_jobs_run_at", "run_at"),
+    # handlers look up a ticket's waiting jobs of a kind (reschedule, dedupe)
+    Index("ix_jobs_ticket_kind", "ticket_id", "kind"),
 )
 
 model_versions = Table(

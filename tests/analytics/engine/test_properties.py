@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from opsdesk.analytics import process
 from opsdesk.analytics.engine import diagnose
 from opsdesk.analytics.results import Diagnosis
 
@@ -97,3 +99,95 @@ def test_an_unrelated_clean_case_never_adds_extra_hours(cases: list[dict]) -> No
     # compares with the rest); the findings already there must not grow
     for key in before.keys() & after.keys():
         assert after[key] <= before[key] + 1e-6, key
+
+
+SLA_TYPES = (
+    "sla.activated",
+    "sla.paused",
+    "sla.resumed",
+    "sla.retargeted",
+    "sla.warning",
+    "sla.breached",
+    "sla.achieved",
+    "sla.stopped",
+)
+# after which event of its case a clock event comes (indexes past the end: after the last),
+# how long after it (clock events may come after the case's last work), and which
+clock_event = st.tuples(st.integers(0, 10), st.integers(0, 3000), st.sampled_from(SLA_TYPES))
+
+
+def with_clocks(log: Log, clocks: list[list[tuple[int, int, str]]]) -> tuple[Log, list[bool]]:
+    """``log`` with SLA clock events added to its cases (``clocks[n]`` for the n-th case),
+    each carrying the case's made_sla as our own log's export does (see
+    opsdesk.analytics.ownlog); also the SLA outcome of each case that has one."""
+    out = Log()
+    out._seq = 10_000  # the clock events' seq: after every event of the log
+    by_case: dict[str, list[dict]] = {}
+    for row in log.rows:
+        by_case.setdefault(row["case_id"], []).append(row)
+    outcomes = []
+    for n, rows in enumerate(by_case.values()):
+        added = []
+        for after, minutes, kind in clocks[n % len(clocks)] if clocks else []:
+            base = rows[min(after, len(rows) - 1)]
+            added.append(
+                dict(
+                    base,
+                    seq=out.next_seq(),
+                    at=base["at"] + timedelta(minutes=minutes),
+                    type=kind,
+                    activity=kind,
+                    actor_kind="system",
+                    visibility=None,
+                    csat=None,
+                    exception_type=None,
+                )
+            )
+        made = None
+        for row in sorted(added, key=lambda r: (r["at"], r["seq"])):
+            if row["type"] == "sla.breached":
+                made = False
+            elif row["type"] == "sla.activated" and made is None:
+                made = True
+            row["made_sla"] = made
+        if made is not None:
+            outcomes.append(made)
+        out.rows += rows + added
+    return out, outcomes
+
+
+def without_sla(d: Diagnosis) -> dict:
+    data = d.to_json()
+    for table in data["kpis"]:
+        for row in table["rows"]:
+            row.pop("sla_attainment", None)  # backlog tables have no SLA column
+            row.pop("sla_cases", None)
+    return data
+
+
+@settings(
+    max_examples=int(os.environ.get("OPSDESK_HYPOTHESIS_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    st.lists(case, min_size=1, max_size=10),
+    st.lists(st.lists(clock_event, max_size=6), max_size=4),
+)
+def test_sla_clock_events_change_nothing_but_the_sla(
+    cases: list[dict], clocks: list[list[tuple[int, int, str]]]
+) -> None:
+    """SLA clock events are bookkeeping: they are no touches, split no gap, move no
+    elapsed time and add no step to a variant; only SLA attainment reads them."""
+    log = build(cases)
+    clocked, outcomes = with_clocks(log, clocks)
+    before = diagnose(log.table(), min_cases=1)
+    after = diagnose(clocked.table(), min_cases=1)
+    assert without_sla(after) == without_sla(before)
+    overall = after.kpis[0].rows[0]
+    assert overall["sla_cases"] == len(outcomes)
+    if outcomes:
+        assert overall["sla_attainment"] == round(sum(outcomes) / len(outcomes), 6)
+    else:
+        assert overall["sla_attainment"] is None
+    assert process.mine(clocked.table()) == process.mine(log.table())

@@ -30,6 +30,7 @@ from opsdesk.analytics.importers.mapping import (
 from opsdesk.analytics.schema import CASE_EVENTS, STATUSES
 
 MEMORY_LIMIT: Final = "4GB"  # DuckDB's working memory before it spills to disk
+_COPY_CHUNK: Final = 1 << 20  # bytes per read when decompressing into scratch space
 
 FORMATS: Final = {
     ".csv": "csv",
@@ -202,10 +203,18 @@ def _plan(
             f"{' / '.join(PRESETS)}"
         )
     if fmt == "csv":
+        path = source
+        if source.name.lower().endswith(".gz"):
+            # DuckDB reads a gzip stream with one thread and a plain file with all of
+            # them: decompressing first (2 to 3 s per GB) makes the read parallel
+            say(f"decompressing {source.name}")
+            path = scratch / "source.csv"
+            with gzip.open(source, "rb") as src, path.open("wb") as dst:
+                shutil.copyfileobj(src, dst, _COPY_CHUNK)
         # store_rejects: a malformed line (wrong number of fields, bad quoting) becomes a
         # reject with its line number and text instead of failing the whole import
         relation = (
-            f"read_csv({tabular.lit(str(source))}, all_varchar = true, header = true, "
+            f"read_csv({tabular.lit(str(path))}, all_varchar = true, header = true, "
             "store_rejects = true)"
         )
     else:
@@ -214,7 +223,7 @@ def _plan(
             # Parquet cannot be read through a gzip stream: decompress into scratch space
             path = scratch / "source.parquet"
             with gzip.open(source, "rb") as src, path.open("wb") as dst:
-                shutil.copyfileobj(src, dst)
+                shutil.copyfileobj(src, dst, _COPY_CHUNK)
         relation = f"read_parquet({tabular.lit(str(path))})"
     return tabular.Plan(
         relation=relation,

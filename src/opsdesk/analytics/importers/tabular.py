@@ -5,10 +5,25 @@
 Parsing and type derivation are plain SQL over a DuckDB table so a 12-million-row log
 imports without a Python loop; the CSV reader streams and DuckDB spills to a scratch
 directory when memory runs short.
+
+Only narrow columns are ever sorted, so the work grows linearly with the log:
+
+1. ``parsed``: every input row, parsed, with its input row number ``rn`` (from the
+   reader: the table's own row order is not the input's), wide (attributes are kept as
+   a typed struct and serialised to JSON only when written);
+2. ``typed``: one row per output event, from a window over the accepted rows' keys and
+   state (case, time, team, agent, status, priority) alone; ``seq`` numbers the events
+   in input order without a second global sort (per block of rows, plus the block's
+   offset);
+3. the Parquet file, written one range of case ids at a time: each range's events
+   (about :data:`_BUCKET_ROWS`) are joined back to their wide row and sorted in memory.
 """
 
 from __future__ import annotations
 
+import itertools
+import queue
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,34 +45,13 @@ from opsdesk.analytics.schema import CASE_EVENTS
 Progress = Callable[[str], None]
 
 _BATCH_ROWS: Final = 1_000_000  # rows per Arrow batch (and Parquet row group) written
-
-#: CASE_EVENTS as DuckDB DDL; NOT NULL here is what makes the Parquet fields required.
-EVENTS_DDL: Final = """
-CREATE TABLE events (
-    case_id VARCHAR NOT NULL,
-    seq BIGINT NOT NULL,
-    "at" TIMESTAMPTZ NOT NULL,
-    type VARCHAR NOT NULL,
-    activity VARCHAR,
-    team VARCHAR,
-    agent VARCHAR,
-    status VARCHAR,
-    customer VARCHAR,
-    channel VARCHAR,
-    category VARCHAR,
-    priority VARCHAR,
-    actor_kind VARCHAR,
-    visibility VARCHAR,
-    made_sla BOOLEAN,
-    csat DOUBLE,
-    handle_seconds DOUBLE,
-    exception_type VARCHAR,
-    attrs VARCHAR
-)
-"""
+#: events written per range of case ids: each range is sorted in memory on its own
+_BUCKET_ROWS: Final = 1_000_000
+#: input rows per block when numbering events: a block's events are ordered on their own
+_SEQ_BLOCK_BITS: Final = 16
 
 # Stage numbers of a row's changes: their order is the order of the emitted events.
-_TYPE_SQL: Final = """CASE stage
+_TYPE_SQL: Final = """CASE t.stage
     WHEN -1 THEN 'ticket.created'
     WHEN 0 THEN 'ticket.transferred'
     WHEN 1 THEN 'ticket.accepted'
@@ -120,6 +114,8 @@ def _time(plan: Plan, expr: str) -> str:
 
 
 def _attrs(plan: Plan) -> str:
+    """The attrs of a row as parsed: the JSON column of a flattened XES log, or a struct
+    of the typed ``--attr`` values (serialised by :func:`_attrs_json` when written)."""
     if plan.attrs_json_column is not None:
         return ident(plan.attrs_json_column)
     if not plan.mapping.attrs:
@@ -137,8 +133,15 @@ def _attrs(plan: Plan) -> str:
         else:
             typed = raw
         parts.append(f"{lit(name)}: {typed}")
+    return f"{{{', '.join(parts)}}}"
+
+
+def _attrs_json(plan: Plan, expr: str) -> str:
+    """SQL turning the parsed attrs into the JSON text of CASE_EVENTS.attrs."""
+    if plan.attrs_json_column is not None or not plan.mapping.attrs:
+        return f"CAST({expr} AS VARCHAR)"
     # one struct serialised once: json_object per key is several times slower at scale
-    return f"CAST(to_json({{{', '.join(parts)}}}) AS VARCHAR)"
+    return f"CAST(to_json({expr}) AS VARCHAR)"
 
 
 def _utc_naive(plan: Plan, expr: str) -> str:
@@ -181,7 +184,7 @@ def check_columns(con: duckdb.DuckDBPyConnection, plan: Plan, source: Path) -> l
 
 
 def _load(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
-    """One pass over the source into ``parsed``: its rowid is the input row order."""
+    """One pass over the source into ``parsed``, each row with its input row number."""
     m = plan.mapping
     status_raw = _field(plan, m.status, trim=True) if m.status else "NULL"
     status_expr, known_expr = _status(plan, "status_src")
@@ -192,17 +195,17 @@ def _load(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     made_sla = f"TRY_CAST({_field(plan, m.made_sla)} AS BOOLEAN)" if m.made_sla else "NULL"
     fmt = f"format {plan.time_format}" if plan.time_format else "no --time-format given"
     case_col, time_col, status_col = lit(m.case), lit(m.time), lit(m.status or "")
-    # the read (single-threaded for gzip) only copies columns; the parsing below then
-    # runs in parallel over the table, and raw's rowid is the input row order
+    # one parallel pass over the source (a gzipped CSV was decompressed into scratch
+    # space: a gzip stream can only be read by one thread). rn is the input row number
+    # from the reader itself (WITH ORDINALITY): the parsed table's own row order is not
+    # the input's (the status lookup below runs as a join)
     needed = sorted({col for col in m.columns().values()})
     if plan.attrs_json_column is not None:
         needed.append(plan.attrs_json_column)
-    con.execute(
-        f"CREATE TABLE raw AS SELECT {', '.join(ident(c) for c in needed)} FROM {plan.relation}"
-    )
+    columns = ", ".join(ident(c) for c in needed)
     con.execute(f"""
         CREATE TABLE parsed AS
-        SELECT *,
+        SELECT rn, case_id, ts, status, {", ".join(PLAIN_FIELDS)}, made_sla, attrs,
             CASE
                 WHEN case_id IS NULL THEN 'missing case id (column ' || {case_col} || ')'
                 WHEN time_src IS NULL THEN 'missing time (column ' || {time_col} || ')'
@@ -222,7 +225,7 @@ def _load(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
             SELECT *, {status_expr} AS status, {known_expr} AS status_known
             FROM (
                 SELECT
-                    rowid AS rn,
+                    rn,
                     {_field(plan, m.case, trim=True)} AS case_id,
                     {_field(plan, m.time, trim=True)} AS time_src,
                     {_time(plan, _field(plan, m.time, trim=True))} AS ts,
@@ -230,11 +233,13 @@ def _load(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
                     {plain},
                     {made_sla} AS made_sla,
                     {_attrs(plan)} AS attrs
-                FROM raw
+                FROM (
+                    SELECT ordinality - 1 AS rn, {columns}
+                    FROM {plan.relation} WITH ORDINALITY
+                )
             )
         )
     """)
-    con.execute("DROP TABLE raw")
 
 
 def _write_rejects(
@@ -245,13 +250,17 @@ def _write_rejects(
     while reason in columns:
         reason = "_" + reason
     cols = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in columns)
-    # a second read of the source: only needed when there are rejects, and rowids of
-    # both tables are input positions because DuckDB preserves insertion order
-    con.execute(f"CREATE TABLE original AS SELECT {cols} FROM {plan.relation}")
+    names = ", ".join(f"o.{ident(c)}" for c in columns)
+    # a second read of the source, numbered as the first: only needed when there are
+    # rejects
+    con.execute(
+        f"CREATE TABLE original AS SELECT ordinality - 1 AS __opsdesk_rn, {cols} "
+        f"FROM {plan.relation} WITH ORDINALITY"
+    )
     con.execute(f"""
         COPY (
-            SELECT o.*, p.reason AS {ident(reason)}
-            FROM original o JOIN parsed p ON o.rowid = p.rn
+            SELECT {names}, p.reason AS {ident(reason)}
+            FROM original o JOIN parsed p ON o.__opsdesk_rn = p.rn
             WHERE p.reason IS NOT NULL
             ORDER BY p.rn
         ) TO {lit(str(path))} (FORMAT csv, HEADER true, NULLSTR {lit(plan.null_value or "")})
@@ -288,12 +297,16 @@ def _append_malformed(
 
 
 def _derive(con: duckdb.DuckDBPyConnection) -> None:
-    """Type every accepted row against the previous row of its case (see docs/importing.md)."""
-    con.execute(EVENTS_DDL)
-    con.execute(f"""
-        INSERT INTO events
+    """Type every accepted row against the previous row of its case (see docs/importing.md)
+    into ``typed``: one row per output event (``rn``, ``stage``), with ``seq``.
+
+    The window sorts the accepted rows by case and time carrying only the keys and the
+    four state columns compared; the wide columns stay in ``parsed``.
+    """
+    con.execute("""
+        CREATE TABLE typed_rows AS
         WITH w AS (
-            SELECT p.*,
+            SELECT rn, case_id, ts, team, agent, status, priority,
                 row_number() OVER c AS k,
                 lag(team) OVER c AS p_team,
                 lag(agent) OVER c AS p_agent,
@@ -301,7 +314,7 @@ def _derive(con: duckdb.DuckDBPyConnection) -> None:
                 -- the last known value
                 lag(status IGNORE NULLS) OVER c AS p_status,
                 lag(priority IGNORE NULLS) OVER c AS p_priority
-            FROM parsed p
+            FROM parsed
             WHERE reason IS NULL
             WINDOW c AS (PARTITION BY case_id ORDER BY ts, rn)
         ), f AS (
@@ -314,8 +327,10 @@ def _derive(con: duckdb.DuckDBPyConnection) -> None:
                     AS ch_priority,
                 k > 1 AND status IS NOT NULL AND status IS DISTINCT FROM p_status AS ch_status
             FROM w
-        ), x AS (
-            SELECT *, unnest(CASE
+        )
+        SELECT rn, case_id, ts, ch_status, p_status, ch_priority, p_priority,
+            -- stage numbers of the row's changes: their order is the order of its events
+            CASE
                 WHEN k = 1 THEN [-1]
                 WHEN NOT (ch_team OR ch_agent OR ch_priority OR ch_status) THEN [4]
                 ELSE list_filter([
@@ -324,28 +339,59 @@ def _derive(con: duckdb.DuckDBPyConnection) -> None:
                     CASE WHEN ch_priority THEN 2 END,
                     CASE WHEN ch_status THEN 3 END
                 ], lambda s: s IS NOT NULL)
-            END) AS stage
-            FROM f
-        )
-        SELECT
-            case_id,
-            row_number() OVER (ORDER BY rn, stage) AS seq,
-            ts AS "at",
-            {_TYPE_SQL} AS type,
-            activity, team, agent,
-            -- each split event carries the state after itself, not after the whole row
-            CASE WHEN ch_status AND stage < 3 THEN p_status ELSE status END AS status,
-            customer, channel, category,
-            CASE WHEN ch_priority AND stage < 2 THEN p_priority ELSE priority END AS priority,
-            'importer' AS actor_kind,
-            NULL AS visibility,
-            made_sla,
-            NULL AS csat,
-            NULL AS handle_seconds,
-            NULL AS exception_type,
-            attrs
-        FROM x
+            END AS stages
+        FROM f
     """)
+    # seq numbers the events by (input row, stage) from 1 without sorting them all at
+    # once: each block of input rows is ordered on its own and starts after the events
+    # of the blocks before it
+    con.execute(f"""
+        CREATE TABLE typed AS
+        WITH blocks AS (
+            SELECT rn >> {_SEQ_BLOCK_BITS} AS block, SUM(len(stages)) AS events
+            FROM typed_rows
+            GROUP BY block
+        ), starts AS (
+            SELECT block,
+                COALESCE(SUM(events) OVER (
+                    ORDER BY block ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                ), 0) AS start
+            FROM blocks
+        ), x AS (
+            SELECT rn, case_id, ts, ch_status, p_status, ch_priority, p_priority,
+                unnest(stages) AS stage
+            FROM typed_rows
+        )
+        SELECT x.*,
+            CAST(starts.start + row_number() OVER (
+                PARTITION BY x.rn >> {_SEQ_BLOCK_BITS} ORDER BY x.rn, x.stage
+            ) AS BIGINT) AS seq
+        FROM x
+        INNER JOIN starts ON starts.block = x.rn >> {_SEQ_BLOCK_BITS}
+    """)
+    con.execute("DROP TABLE typed_rows")
+
+
+def _case_ranges(con: duckdb.DuckDBPyConnection) -> list[tuple[str | None, str | None]]:
+    """Ranges [low, high) of case ids holding about :data:`_BUCKET_ROWS` events each, in
+    order (None: unbounded)."""
+    starts = [
+        row[0]
+        for row in con.execute(f"""
+            WITH per_case AS (
+                SELECT case_id, count(*) AS n FROM typed GROUP BY case_id
+            ), running AS (
+                SELECT case_id,
+                    SUM(n) OVER (ORDER BY case_id ROWS UNBOUNDED PRECEDING) - n AS before
+                FROM per_case
+            )
+            SELECT min(case_id) FROM running
+            GROUP BY before // {_BUCKET_ROWS}
+            ORDER BY 1
+        """).fetchall()
+    ]
+    bounds: list[str | None] = [None, *starts[1:], None]
+    return list(itertools.pairwise(bounds))
 
 
 def run(
@@ -399,24 +445,92 @@ def run(
     progress("typing events")
     _derive(con)
     progress("writing parquet")
-    _write_parquet(con, out_tmp)
-    cases, events = con.execute("SELECT count(DISTINCT case_id), count(*) FROM events").fetchone()  # type: ignore[misc]
+    _write_parquet(con, plan, out_tmp)
+    cases, events = con.execute("SELECT count(DISTINCT case_id), count(*) FROM typed").fetchone()  # type: ignore[misc]
     return Outcome(cases=cases, events=events, rows=rows, rejected=rejected, reasons=reasons)
 
 
-def _write_parquet(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Stream the sorted events into Parquet through Arrow, cast to CASE_EVENTS.
+def _write_parquet(con: duckdb.DuckDBPyConnection, plan: Plan, path: Path) -> None:
+    """Write the events sorted by (case_id, at, seq), one range of case ids at a time.
 
-    Written by pyarrow rather than DuckDB's COPY because DuckDB marks a column required
-    whenever it happens to hold no NULL, and the schema must not depend on the data.
+    Each range's events are joined back to their parsed row and sorted in memory, so no
+    sort ever holds the whole log's wide rows. Written by pyarrow rather than DuckDB's
+    COPY because DuckDB marks a column required whenever it happens to hold no NULL,
+    and the schema must not depend on the data. pyarrow compresses and writes in a
+    thread of its own while DuckDB produces the next rows.
     """
-    reader = con.sql('SELECT * FROM events ORDER BY case_id, "at", seq').to_arrow_reader(
-        _BATCH_ROWS
-    )
-    with pq.ParquetWriter(path, CASE_EVENTS, compression="zstd") as writer:
-        for batch in reader:
-            # the session zone is only Arrow metadata on the instants: casting relabels UTC
-            writer.write_table(pa.Table.from_batches([batch]).cast(CASE_EVENTS))
+    with _ParquetSink(path) as sink:
+        for low, high in _case_ranges(con):
+
+            def within(alias: str, low: str | None = low, high: str | None = high) -> str:
+                bounds = [f"{alias}.case_id >= {lit(low)}"] if low is not None else []
+                bounds += [f"{alias}.case_id < {lit(high)}"] if high is not None else []
+                return " AND ".join(bounds) or "TRUE"
+
+            reader = con.sql(f"""
+                SELECT
+                    p.case_id,
+                    t.seq,
+                    p.ts AS "at",
+                    {_TYPE_SQL} AS type,
+                    p.activity, p.team, p.agent,
+                    -- each split event carries the state after itself, not after the row
+                    CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status ELSE p.status END
+                        AS status,
+                    p.customer, p.channel, p.category,
+                    CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
+                        ELSE p.priority END AS priority,
+                    'importer' AS actor_kind,
+                    NULL AS visibility,
+                    p.made_sla,
+                    NULL AS csat,
+                    NULL AS handle_seconds,
+                    NULL AS exception_type,
+                    {_attrs_json(plan, "p.attrs")} AS attrs
+                FROM (SELECT * FROM typed AS t WHERE {within("t")}) AS t
+                INNER JOIN (SELECT * FROM parsed AS p WHERE {within("p")}) AS p
+                    ON p.rn = t.rn
+                ORDER BY p.case_id, p.ts, t.seq
+            """).to_arrow_reader(_BATCH_ROWS)
+            for batch in reader:
+                sink.put(batch)
+
+
+class _ParquetSink:
+    """A CASE_EVENTS Parquet file written by a thread of its own from a short queue of
+    record batches (pyarrow releases the GIL while it encodes and compresses)."""
+
+    def __init__(self, path: Path) -> None:
+        self._writer = pq.ParquetWriter(path, CASE_EVENTS, compression="zstd")
+        self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="parquet-writer", daemon=True)
+
+    def __enter__(self) -> _ParquetSink:
+        self._thread.start()
+        return self
+
+    def _drain(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # keep draining so the producer never blocks
+            try:
+                # the session zone is only Arrow metadata on the instants: casting relabels
+                self._writer.write_table(pa.Table.from_batches([batch]).cast(CASE_EVENTS))
+            except BaseException as exc:  # re-raised in the caller's thread
+                self._error = exc
+
+    def put(self, batch: pa.RecordBatch) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(batch)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._writer.close()
+        if self._error is not None and exc_info[0] is None:
+            raise self._error
 
 
 def _summary(con: duckdb.DuckDBPyConnection, reasons: dict[str, int]) -> str:

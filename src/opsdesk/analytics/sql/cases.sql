@@ -46,6 +46,16 @@ WITH base AS (
     GROUP BY ev.case_id
 ),
 
+-- The SLA outcome of cases with SLA clock events (our own log): the rows of the clock
+-- events carry the case's made_sla as it stood after each (true from the first
+-- activation, false from any breach on), so the case made its SLA iff all of them say so.
+clocks AS (
+    SELECT HASH(case_id) AS case_id, BOOL_AND(made_sla) AS made_sla
+    FROM case_events
+    WHERE type LIKE 'sla.%' AND made_sla IS NOT NULL
+    GROUP BY HASH(case_id)
+),
+
 -- transfers to a team the operating model escalates to
 escalations AS (
     SELECT ev.case_id, COUNT(*) AS transfers
@@ -193,7 +203,8 @@ joined AS (
             WHEN $has_model THEN escalations.case_id IS NOT NULL
             ELSE base.transfers >= 2
         END AS escalated,
-        base.made_sla,
+        -- a case's own SLA clocks decide; else the last flag the source set on its rows
+        COALESCE(clocks.made_sla, base.made_sla) AS made_sla,
         base.csat_sum,
         base.csat_n,
         base.handle_s,
@@ -205,6 +216,7 @@ joined AS (
         COALESCE(path_order.out_of_order, 0) AS out_of_order,
         COALESCE(pending.silent_pending, 0) AS silent_pending
     FROM base
+    LEFT JOIN clocks ON clocks.case_id = base.case_id
     LEFT JOIN escalations ON escalations.case_id = base.case_id
     LEFT JOIN ping_pong ON ping_pong.case_id = base.case_id
     LEFT JOIN path ON path.case_id = base.case_id

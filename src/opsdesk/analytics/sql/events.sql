@@ -2,6 +2,9 @@
 -- opsdesk.analytics.schema.CASE_EVENTS), ordered within its case by (at, seq), with
 -- the neighbouring state the case-level queries need. Materialised once as `ev`.
 -- Times become epoch seconds (t) so durations stay portable arithmetic.
+-- SLA clock events (type sla.*) are the system's bookkeeping, not work on the case:
+-- they are left out here, so they count as no touch, split no gap and move no
+-- elapsed time; cases.sql reads their SLA outcome from case_events directly.
 CREATE TEMP TABLE ev AS
 SELECT
     -- a 64-bit hash of the case id: sorting and grouping on it is far cheaper than on
@@ -35,4 +38,5 @@ SELECT
     -- an agent has owned the case at or before this event
     COUNT(agent) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) > 0 AS agent_seen
 FROM case_events
+WHERE type NOT LIKE 'sla.%'
 WINDOW w AS (PARTITION BY case_id ORDER BY "at", seq)

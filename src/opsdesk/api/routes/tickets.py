@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -111,6 +112,16 @@ def get_ticket(ticket_id: int, reader: ReadAccess) -> s.TicketDetail:
     return s.TicketDetail(
         **s.Ticket.of(ticket).model_dump(), messages=[s.Message.of(m) for m in messages]
     )
+
+
+@router.get("/{ticket_id}/sla", response_model=s.SlaClockList)
+def ticket_sla(ticket_id: int, reader: ReadAccess) -> s.SlaClockList:
+    """The ticket's SLA clocks, oldest first: running, paused and ended, with due and
+    warning times and the time counted so far."""
+    with reader.read("tickets.read") as conn:
+        model = reader.db.model(conn, queries.model_version_in_force(conn))
+        clocks = queries.ticket_sla_clocks(conn, ticket_id, model, datetime.now(UTC))
+    return s.SlaClockList(items=[s.SlaClock.of(clock) for clock in clocks])
 
 
 @router.post("/{ticket_id}/status", response_model=s.Ticket)

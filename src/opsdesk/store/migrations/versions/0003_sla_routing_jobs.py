@@ -30,6 +30,11 @@ def upgrade() -> None:
                 "escalation_exhausted", sa.Boolean(), nullable=False, server_default=sa.false()
             )
         )
+    with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.drop_index("ix_tickets_agent_status")
+        batch_op.create_index(
+            "ix_tickets_agent_load", ["owning_agent", "status", "channel", "accepted_at"]
+        )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("presence", sa.String(length=16), nullable=False, server_default="offline")
@@ -74,9 +79,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
     )
     op.create_index("ix_jobs_run_at", "jobs", ["run_at"])
+    op.create_index("ix_jobs_ticket_kind", "jobs", ["ticket_id", "kind"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_ticket_kind", table_name="jobs")
     op.drop_index("ix_jobs_run_at", table_name="jobs")
     op.drop_table("jobs")
     op.drop_index("ix_sla_clocks_status_due", table_name="sla_clocks")
@@ -85,6 +92,8 @@ def downgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("presence")
     with op.batch_alter_table("tickets", schema=None) as batch_op:
+        batch_op.drop_index("ix_tickets_agent_load")
+        batch_op.create_index("ix_tickets_agent_status", ["owning_agent", "status"])
         batch_op.drop_column("escalation_exhausted")
         batch_op.drop_column("escalation_level")
         batch_op.drop_column("escalation_path")

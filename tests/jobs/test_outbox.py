@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 
 from opsdesk.desk import service
 from opsdesk.jobs import handlers, queries
-from opsdesk.jobs.outbox import Job, backoff, run_due
+from opsdesk.jobs.outbox import backoff, run_due
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
+from opsdesk.store.jobs import Job
 from opsdesk.store.uow import UnitOfWork
 from tests import factories
 from tests.jobs.helpers import (

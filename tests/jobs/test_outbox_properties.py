@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from opsdesk.desk import service
 from opsdesk.jobs import handlers
-from opsdesk.jobs.outbox import Job, backoff, run_due
+from opsdesk.jobs.outbox import backoff, run_due
 from opsdesk.store import tables as t
+from opsdesk.store.jobs import Job
 from opsdesk.store.uow import UnitOfWork
 from tests.conftest import fresh_database
 from tests.jobs.helpers import ASKED_AT, jobs

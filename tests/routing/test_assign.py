@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from opsdesk.jobs.outbox import Job
 from opsdesk.routing.assign import (
     OVERFLOW_JOB,
     SHIFT_OPEN_JOB,
     fire_overflow,
     fire_shift_open,
 )
+from opsdesk.store.jobs import Job
 from opsdesk.store.verify import verify
 
 from .conftest import Desk, team_of

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from opsdesk.model import example_model_path
 from opsdesk.sla import clocks, escalation
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
+from opsdesk.store.jobs import Job
 from opsdesk.store.uow import UnitOfWork
 
 #: Monday 23 November 2026, 09:00 in London (GMT, so also 09:00 UTC); the uk_site
@@ -38,18 +38,6 @@ _n = itertools.count(1)
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class JobRow:
-    """A claimed outbox row, shaped like ``opsdesk.jobs.outbox.Job``."""
-
-    id: int
-    kind: str
-    ticket_id: int | None
-    ref: str
-    run_at: datetime
-    attempts: int
 
 
 class Desk:
@@ -156,13 +144,13 @@ class Desk:
         assert found, f"ticket {ticket_id} has no {metric} clock"
         return found[-1]
 
-    def jobs(self, kind: str | None = None) -> list[JobRow]:
+    def jobs(self, kind: str | None = None) -> list[Job]:
         query = select(t.jobs).order_by(t.jobs.c.run_at, t.jobs.c.id)
         if kind is not None:
             query = query.where(t.jobs.c.kind == kind)
         with self.db.read() as conn:
             return [
-                JobRow(r.id, r.kind, r.ticket_id, r.ref, r.run_at, r.attempts)
+                Job(r.id, r.kind, r.ticket_id, r.ref, r.run_at, r.attempts)
                 for r in conn.execute(query)
             ]
 
@@ -174,7 +162,7 @@ class Desk:
                 .where(t.jobs.c.kind.in_(list(HANDLERS)), t.jobs.c.run_at <= now)
                 .order_by(t.jobs.c.run_at, t.jobs.c.id)
             )
-            due = [JobRow(r.id, r.kind, r.ticket_id, r.ref, r.run_at, r.attempts) for r in rows]
+            due = [Job(r.id, r.kind, r.ticket_id, r.ref, r.run_at, r.attempts) for r in rows]
             for job in due:
                 before = len(uow.appended)
                 HANDLERS[job.kind](uow, job)
@@ -190,7 +178,7 @@ class Desk:
     ) -> list[Event]:
         """Run one handler with a job made up on the spot (as if a stale row fired)."""
         with UnitOfWork(self.db, now=now) as uow:
-            HANDLERS[kind](uow, JobRow(job_id, kind, ticket_id, ref, now, 0))
+            HANDLERS[kind](uow, Job(job_id, kind, ticket_id, ref, now, 0))
             if uow.appended:
                 reactions.react(uow, list(uow.appended))
             return list(uow.appended)

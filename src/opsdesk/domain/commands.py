@@ -614,6 +614,24 @@ def _lead_role(model: OperatingModel, team_id: str) -> str | None:
         return None
 
 
+def choose_lead(
+    model: OperatingModel, team: str, candidates: Iterable[tuple[UserState, int]]
+) -> UserState | None:
+    """The lead who takes a ticket of ``team`` (contested, or escalated to its lead):
+    an active member holding the team's ``lead_role``, online first, then the one with
+    the fewest open tickets (``candidates`` pair users with that load), then lowest id.
+    None when the team has no lead role or no such member."""
+    lead_role = _lead_role(model, team)
+    eligible = [
+        (user, load)
+        for user, load in candidates
+        if lead_role is not None and user.active and lead_role in user.roles and team in user.teams
+    ]
+    if not eligible:
+        return None
+    return min(eligible, key=lambda pair: (pair[0].presence != "online", pair[1], pair[0].id))[0]
+
+
 def contest_ownership(
     ctx: Context,
     ticket: TicketState,
@@ -641,18 +659,13 @@ def contest_ownership(
             f"transfer {ticket.transfer_count + 1} of ticket {ticket.id} reaches the ping-pong "
             f"limit, and team {team!r} has no lead_role to decide it; set one in the model"
         )
-    eligible = [
-        (user, load)
-        for user, load in leads
-        if user.active and lead_role in user.roles and team in user.teams
-    ]
-    if not eligible:
+    lead = choose_lead(ctx.model, team, leads)
+    if lead is None:
         raise Conflict(
             f"transfer {ticket.transfer_count + 1} of ticket {ticket.id} reaches the ping-pong "
             f"limit and goes to a lead of team {team!r}, which has no active member with "
             f"role {lead_role!r}; add a lead to the team"
         )
-    lead, _ = min(eligible, key=lambda pair: (pair[0].presence != "online", pair[1], pair[0].id))
     number = ticket.transfer_count + 1
     contested = ev.OwnershipContested(
         transfer_number=number,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from opsdesk.jobs.outbox import Job
+    from opsdesk.store.jobs import Job
     from opsdesk.store.uow import UnitOfWork
 
 Handler = Callable[["UnitOfWork", "Job"], None]

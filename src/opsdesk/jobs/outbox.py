@@ -33,6 +33,7 @@ from opsdesk.desk.reactions import react
 from opsdesk.jobs.handlers import handler_for
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
+from opsdesk.store.jobs import Job
 from opsdesk.store.uow import UnitOfWork
 
 log = logging.getLogger("opsdesk.jobs")
@@ -44,18 +45,6 @@ BACKOFF_BASE = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
 #: the longest error text kept on a job row
 ERROR_CHARS = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One claimed row of the outbox, as a handler sees it."""
-
-    id: int
-    kind: str
-    ticket_id: int | None
-    ref: str
-    run_at: datetime
-    attempts: int
 
 
 @dataclass(slots=True)

@@ -11,16 +11,13 @@ from sqlalchemy import case, func, select, update
 from opsdesk.jobs.outbox import MAX_ATTEMPTS
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
+from opsdesk.store.jobs import Job
 
 
 @dataclass(frozen=True, slots=True)
-class FailedJob:
-    id: int
-    kind: str
-    ticket_id: int | None
-    ref: str
-    run_at: datetime
-    attempts: int
+class FailedJob(Job):
+    """A job whose handler raised: retried at ``run_at`` unless it is dead."""
+
     last_error: str | None
     dead: bool
 

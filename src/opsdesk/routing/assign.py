@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
 from opsdesk.domain import commands as cmd
 from opsdesk.domain.errors import NotFound
@@ -36,6 +35,7 @@ from opsdesk.model.schema import OperatingModel, TeamRouting
 from opsdesk.routing import queries
 from opsdesk.routing.queries import Load
 from opsdesk.sla.businesstime import BusinessCalendar
+from opsdesk.store.jobs import Job
 from opsdesk.store.uow import UnitOfWork
 
 OVERFLOW_JOB = "routing.overflow"
@@ -344,8 +344,7 @@ def offer_at_opening(uow: UnitOfWork, team_id: str, calendar: BusinessCalendar) 
     team and opening, however many tickets and agents ask for it)."""
     at = calendar.next_open(uow.now)
     uow.flush()
-    if not queries.job_waiting(uow.conn, SHIFT_OPEN_JOB, team_id, at):
-        uow.schedule(SHIFT_OPEN_JOB, at, ref=team_id)
+    uow.schedule(SHIFT_OPEN_JOB, at, ref=team_id, once=True)
 
 
 def pull(uow: UnitOfWork, agent_id: int) -> list[Event]:
@@ -399,20 +398,7 @@ def pull(uow: UnitOfWork, agent_id: int) -> list[Event]:
 # --- jobs ------------------------------------------------------------------------------
 
 
-class JobLike(Protocol):
-    """What a handler reads of a claimed job (``opsdesk.jobs.outbox.Job``)."""
-
-    @property
-    def ticket_id(self) -> int | None: ...
-
-    @property
-    def ref(self) -> str: ...
-
-    @property
-    def run_at(self) -> datetime: ...
-
-
-def _job_ticket(uow: UnitOfWork, job: JobLike) -> TicketState | None:
+def _job_ticket(uow: UnitOfWork, job: Job) -> TicketState | None:
     if job.ticket_id is None:
         return None
     try:
@@ -422,7 +408,7 @@ def _job_ticket(uow: UnitOfWork, job: JobLike) -> TicketState | None:
     return ticket if _queued(ticket, job.ref) else None
 
 
-def fire_overflow(uow: UnitOfWork, job: JobLike) -> None:
+def fire_overflow(uow: UnitOfWork, job: Job) -> None:
     """``routing.overflow`` (ref: the team): move a ticket still waiting in that team's
     queue after ``overflow_after`` to its ``secondary_team``.
 
@@ -467,7 +453,7 @@ def fire_overflow(uow: UnitOfWork, job: JobLike) -> None:
     )
 
 
-def fire_shift_open(uow: UnitOfWork, job: JobLike) -> None:
+def fire_shift_open(uow: UnitOfWork, job: Job) -> None:
     """``routing.shift_open`` (ref: the team): the team's shift has opened; offer the
     tickets waiting in its queue, oldest first, to its online agents."""
     model = uow.model

@@ -246,21 +246,3 @@ def queued_tickets(conn: Connection, teams: Iterable[str], limit: int) -> list[i
     if not teams:
         return []
     return [int(r[0]) for r in conn.execute(_QUEUED, {"teams": teams, "limit": limit})]
-
-
-_JOB_WAITING = (
-    select(t.jobs.c.id)
-    .where(
-        t.jobs.c.kind == bindparam("kind"),
-        t.jobs.c.ref == bindparam("ref"),
-        t.jobs.c.run_at == bindparam("run_at"),
-        t.jobs.c.ticket_id.is_(None),
-    )
-    .limit(1)
-)
-
-
-def job_waiting(conn: Connection, kind: str, ref: str, run_at: datetime) -> bool:
-    """Whether a job of ``kind`` for ``ref`` (no ticket) is already set for ``run_at``."""
-    row = conn.execute(_JOB_WAITING, {"kind": kind, "ref": ref, "run_at": run_at}).first()
-    return row is not None

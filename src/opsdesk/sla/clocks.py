@@ -40,23 +40,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Final, Protocol, cast
+from typing import Final, cast
 
 from pydantic import BaseModel
 
 from opsdesk.domain import events as ev
 from opsdesk.domain.events import Event, NewEvent, new_event
+from opsdesk.domain.lifecycle import ACTIVE_STATUSES
 from opsdesk.domain.state import SlaClockState, TicketState
 from opsdesk.model import OperatingModel
 from opsdesk.model.schema import SlaPolicy
 from opsdesk.sla.businesstime import ALWAYS_OPEN, BusinessCalendar, BusinessClock
+from opsdesk.store.jobs import Job
 from opsdesk.store.uow import UnitOfWork
 
 __all__ = [
     "METRICS",
     "TIMER_KIND",
     "ClockView",
-    "TimerJob",
     "activate",
     "clock_view",
     "elapsed_minutes",
@@ -78,27 +79,11 @@ METRICS: Final = ("first_reply", "next_reply", "periodic_update", "resolution")
 TIMER_KIND: Final = "sla.timer"
 #: authors whose public message is a reply to the customer
 _OURS: Final = frozenset({"agent", "bot"})
-_UNSOLVED: Final = frozenset({"new", "open", "pending", "on_hold"})
 _ACTIVE: Final = frozenset({"running", "paused"})
 _DEFAULT_WARNING_SHARE: Final = float(SlaPolicy.model_fields["warning_share"].default)
 _TRIGGERS: Final = frozenset(
     {"ticket.triaged", "ticket.priority_changed", "ticket.status_changed", "message.added"}
 )
-
-
-class TimerJob(Protocol):
-    """What a handler needs of a job from the outbox (``opsdesk.jobs`` defines it)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def ticket_id(self) -> int | None: ...
-    @property
-    def ref(self) -> str: ...
-    @property
-    def run_at(self) -> datetime: ...
 
 
 # --- policy, targets and measuring ------------------------------------------------------
@@ -402,7 +387,7 @@ class _Run:
 
     def start(self, ticket: TicketState, policy: SlaPolicy, metric: str, at: datetime) -> None:
         target = target_of(policy, ticket.priority, metric)
-        if target is None or ticket.status not in _UNSOLVED:
+        if target is None or ticket.status not in ACTIVE_STATUSES:
             return
         measure = measure_for(self.model, policy.business_hours, policy.calendar)
         clock_id = self.uow.next_id("sla_clock")
@@ -431,7 +416,7 @@ class _Run:
     def baseline(self, ticket: TicketState, policy: SlaPolicy | None) -> None:
         """First reply and resolution from creation, for a never-solved ticket that
         lacks them (first triage, or a priority that now has a target)."""
-        if policy is None or ticket.status not in _UNSOLVED or ticket.reopen_count:
+        if policy is None or ticket.status not in ACTIVE_STATUSES or ticket.reopen_count:
             return
         counting = {c.metric for c in self.active(ticket)}
         if "first_reply" not in counting and ticket.first_reply_at is None:
@@ -549,7 +534,7 @@ class _Run:
                 if clock.metric != "resolution":
                     self.fulfil(clock, ticket)
             policy = policy_of(self.model, ticket.request_type)
-            if policy is not None and ticket.status in _UNSOLVED:
+            if policy is not None and ticket.status in ACTIVE_STATUSES:
                 self.start(ticket, policy, "periodic_update", event.at)
         elif author == "customer":
             replied = ticket.first_reply_at is not None and ticket.first_reply_at <= event.at
@@ -562,7 +547,7 @@ class _Run:
 # --- the timer ---------------------------------------------------------------------------------
 
 
-def fire_sla_timer(uow: UnitOfWork, job: TimerJob) -> None:
+def fire_sla_timer(uow: UnitOfWork, job: Job) -> None:
     """Job handler for ``sla.timer``: record the clock's warning and breach when their
     instants have come.
 

@@ -48,12 +48,13 @@ from opsdesk.domain import events as ev
 from opsdesk.domain.commands import Context
 from opsdesk.domain.errors import DomainError, NotFound
 from opsdesk.domain.events import Event, NewEvent, new_event
+from opsdesk.domain.lifecycle import ACTIVE_STATUSES
 from opsdesk.domain.state import SlaClockState, TicketState, UserState
 from opsdesk.model import OperatingModel
 from opsdesk.model.schema import EscalationAction, EscalationLevel, EscalationWhen, format_duration
 from opsdesk.model.vocabulary import PRIORITIES
-from opsdesk.sla.clocks import TimerJob
 from opsdesk.store import tables as t
+from opsdesk.store.jobs import Job
 from opsdesk.store.uow import UnitOfWork
 
 __all__ = [
@@ -69,7 +70,6 @@ __all__ = [
 
 #: the jobs-outbox kind of a time-based escalation check; ``ref`` names the level
 CHECK_KIND: Final = "escalation.check"
-_ACTIVE: Final = frozenset({"new", "open", "pending", "on_hold"})
 # Events that can make a level's conditions hold. A clock that pauses or ends can only
 # make them fail; a check queued for it finds nothing and queues the next one.
 _TRIGGERS: Final = frozenset(
@@ -92,11 +92,6 @@ _DENIED_OF = (
     select(t.exceptions.c.id)
     .where(t.exceptions.c.ticket_id == bindparam("ticket_id_"), t.exceptions.c.status == "denied")
     .limit(1)
-)
-_CHECK_QUEUED = select(t.jobs.c.id).where(
-    t.jobs.c.run_at == bindparam("at_"),
-    t.jobs.c.kind == CHECK_KIND,
-    t.jobs.c.ticket_id == bindparam("ticket_id_"),
 )
 # per unit of work: tickets known to have (or not) a denied exception
 _DENIED: weakref.WeakKeyDictionary[UnitOfWork, dict[int, bool]] = weakref.WeakKeyDictionary()
@@ -240,27 +235,22 @@ def _label(action: EscalationAction) -> str:
     return kind if value is True else f"{kind}: {value}"
 
 
-def _team_lead(uow: UnitOfWork, team_id: str, lead_role: str) -> UserState | None:
-    """An active member of the team holding its lead role: online first, then the one
-    owning the fewest unsolved tickets."""
+def _team_lead(uow: UnitOfWork, team_id: str) -> UserState | None:
+    """The team's lead who takes an escalated ticket (see ``commands.choose_lead``)."""
     uow.flush()
     u = t.users.c
-    rows = uow.conn.execute(
-        select(u.id, u.roles, u.teams, u.presence).where(u.active.is_(True))
-    ).all()
-    leads = [r for r in rows if team_id in r.teams and lead_role in r.roles]
-    if not leads:
-        return None
+    rows = uow.conn.execute(select(u.id, u.teams).where(u.active.is_(True))).all()
+    members = [r.id for r in rows if team_id in r.teams]
     tk = t.tickets.c
     load: dict[int, int] = dict(
         uow.conn.execute(
             select(tk.owning_agent, func.count())
-            .where(tk.owning_agent.in_([r.id for r in leads]), tk.status.in_(sorted(_ACTIVE)))
+            .where(tk.owning_agent.in_(members), tk.status.in_(sorted(ACTIVE_STATUSES)))
             .group_by(tk.owning_agent)
         ).all()
     )
-    best = min(leads, key=lambda r: (r.presence != "online", load.get(r.id, 0), r.id))
-    return uow.user(best.id)
+    candidates = [(uow.user(i), load.get(i, 0)) for i in members]
+    return commands.choose_lead(uow.model, team_id, candidates)
 
 
 def _plan_actions(
@@ -334,7 +324,7 @@ def _assign_lead(
         return f"team {sim.owning_team} has no lead role"
     if sim.owning_agent is not None and lead_role in uow.user(sim.owning_agent).roles:
         return f"already owned by {lead_role} user {sim.owning_agent}"
-    lead = _team_lead(uow, sim.owning_team, lead_role)
+    lead = _team_lead(uow, sim.owning_team)
     if lead is None:
         return f"no active {lead_role} in team {sim.owning_team}"
     out += commands.transfer_ticket(ctx, sim, reason=reason, to_team=sim.owning_team, to_agent=lead)
@@ -350,7 +340,7 @@ def evaluate(uow: UnitOfWork, ticket_id: int, *, schedule: bool = True) -> list[
     ``escalation.exhausted`` once after the last; with ``schedule`` (or when a level
     fired) queue the next time-based check. Returns the events appended."""
     ticket = uow.ticket(ticket_id)
-    if ticket.status not in _ACTIVE or ticket.request_type is None:
+    if ticket.status not in ACTIVE_STATUSES or ticket.request_type is None:
         return []
     model = uow.model
     try:
@@ -435,7 +425,7 @@ def evaluate(uow: UnitOfWork, ticket_id: int, *, schedule: bool = True) -> list[
 
 def _schedule_next_check(uow: UnitOfWork, steps: Sequence[Step], start: int, facts: Facts) -> None:
     """Queue a check at the first instant a remaining time-based level can hold, unless
-    one is already queued for that instant (an index lookup on ``run_at``). A check queued
+    the same check is already queued. A check queued
     for an instant that has since moved later finds nothing and queues the next one."""
     upcoming = [
         (at, step)
@@ -445,11 +435,9 @@ def _schedule_next_check(uow: UnitOfWork, steps: Sequence[Step], start: int, fac
     if not upcoming:
         return
     at, step = min(upcoming, key=lambda pair: pair[0])
-    ticket_id = facts.ticket.id
-    uow.flush()
-    queued = uow.conn.execute(_CHECK_QUEUED, {"at_": at, "ticket_id_": ticket_id}).first()
-    if queued is None:
-        uow.schedule(CHECK_KIND, at, ticket_id=ticket_id, ref=f"{step.path}#{step.index}")
+    uow.schedule(
+        CHECK_KIND, at, ticket_id=facts.ticket.id, ref=f"{step.path}#{step.index}", once=True
+    )
 
 
 def react(uow: UnitOfWork, events: Sequence[Event]) -> list[Event]:
@@ -470,7 +458,7 @@ def react(uow: UnitOfWork, events: Sequence[Event]) -> list[Event]:
     return appended
 
 
-def fire_escalation_check(uow: UnitOfWork, job: TimerJob) -> None:
+def fire_escalation_check(uow: UnitOfWork, job: Job) -> None:
     """Job handler for ``escalation.check``: re-evaluate the ticket's path now. A stale
     check (solved ticket, level already fired, clock fulfilled) fires nothing."""
     if job.ticket_id is None:

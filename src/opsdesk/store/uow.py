@@ -321,21 +321,33 @@ class UnitOfWork:
     # --- the jobs outbox ------------------------------------------------------------
 
     def schedule(
-        self, kind: str, run_at: datetime, *, ticket_id: int | None = None, ref: str = ""
+        self,
+        kind: str,
+        run_at: datetime,
+        *,
+        ticket_id: int | None = None,
+        ref: str = "",
+        once: bool = False,
     ) -> None:
         """Queue timed work in this transaction (see ``tables.jobs``): it exists only if
-        the unit of work commits."""
-        self._jobs.append(
-            {
-                "kind": kind,
-                "ticket_id": ticket_id,
-                "ref": ref,
-                "run_at": run_at,
-                "created_at": self.now,
-                "attempts": 0,
-                "last_error": None,
-            }
+        the unit of work commits. With ``once``, nothing is queued when the same job
+        (kind, ticket, ref and instant) is already waiting."""
+        job = {"kind": kind, "ticket_id": ticket_id, "ref": ref, "run_at": run_at}
+        if once and self._job_waiting(job):
+            return
+        self._jobs.append({**job, "created_at": self.now, "attempts": 0, "last_error": None})
+
+    def _job_waiting(self, job: dict[str, Any]) -> bool:
+        if any(all(queued[k] == v for k, v in job.items()) for queued in self._jobs):
+            return True
+        ticket = t.jobs.c.ticket_id
+        query = select(t.jobs.c.id).where(
+            t.jobs.c.kind == job["kind"],
+            ticket.is_(None) if job["ticket_id"] is None else ticket == job["ticket_id"],
+            t.jobs.c.ref == job["ref"],
+            t.jobs.c.run_at == job["run_at"],
         )
+        return self.conn.execute(query.limit(1)).first() is not None
 
     # --- appending ------------------------------------------------------------------
 

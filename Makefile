@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install demo serve test lint typecheck services bench docs clean
+.PHONY: install demo serve test soak lint typecheck services bench docs clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,20 @@ test: install services
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src/opsdesk/domain src/opsdesk/model src/opsdesk/sla src/opsdesk/routing src/opsdesk/jobs
 	OPSDESK_REQUIRE_POSTGRES=1 $(BIN)/pytest
+
+## The hypothesis state machines with SOAK_FACTOR x the examples, shrinking on, a random
+## seed per run (printed), SOAK_RUNS times: `make soak SOAK_RUNS=20`
+SOAK_TESTS := tests/domain/test_ownership_properties.py tests/routing/test_properties.py \
+	tests/jobs/test_outbox_properties.py tests/sla/test_clocks_properties.py
+SOAK_FACTOR ?= 5
+SOAK_RUNS ?= 1
+soak: install services
+	@for run in $$(seq 1 $(SOAK_RUNS)); do \
+	  seed=$$(od -An -N8 -tu8 /dev/urandom | tr -d ' '); \
+	  echo "soak run $$run/$(SOAK_RUNS): --hypothesis-seed=$$seed"; \
+	  OPSDESK_REQUIRE_POSTGRES=1 OPSDESK_HYPOTHESIS_PROFILE=soak OPSDESK_SOAK_FACTOR=$(SOAK_FACTOR) \
+	    $(BIN)/pytest -p no:cacheprovider --hypothesis-seed=$$seed $(SOAK_TESTS) || exit 1; \
+	done
 
 lint: install
 	$(BIN)/ruff check src tests bench

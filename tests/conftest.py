@@ -3,6 +3,15 @@
 PostgreSQL is used whenever it is reachable (OPSDESK_TEST_PG_URL, default
 127.0.0.1:5432). With OPSDESK_REQUIRE_POSTGRES=1 (set by `make test`, hence CI) an
 unreachable server fails the run instead of skipping those tests.
+
+Tests that read the shared real data (``../shared/data/``) carry
+``@pytest.mark.data("FILE")``: they skip, naming the file, when it is absent, and fail
+instead when OPSDESK_REQUIRE_DATA=1 (set by `.ci/run`).
+
+Hypothesis runs under the ``suite`` profile: no shrinking, so a failure reports within
+seconds (with the seed and a blob to reproduce it) instead of spending minutes on a
+smaller example. `make soak` loads ``soak``: shrinking on, ``OPSDESK_SOAK_FACTOR`` times
+the examples (see :func:`examples`), a random seed per run.
 """
 
 from __future__ import annotations
@@ -14,12 +23,52 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
 from sqlalchemy import create_engine, text
 
 from opsdesk.model import example_model_path
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
 from opsdesk.store.uow import UnitOfWork
+
+settings.register_profile(
+    "suite", phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target], print_blob=True
+)
+settings.register_profile("soak", print_blob=True)
+settings.load_profile(os.environ.get("OPSDESK_HYPOTHESIS_PROFILE", "suite"))
+
+
+def examples(n: int) -> int:
+    """``max_examples`` for a property test: ``n``, times OPSDESK_SOAK_FACTOR under soak."""
+    return n * max(1, int(os.environ.get("OPSDESK_SOAK_FACTOR", "1")))
+
+
+SHARED_DATA = Path(
+    os.environ.get("OPSDESK_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+
+
+def shared_data(name: str) -> Path:
+    """A file of the shared real data; mark the test ``@pytest.mark.data(name)``."""
+    return SHARED_DATA / name
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "data(name): reads ../shared/data/NAME; skipped (or failed) when absent"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for mark in item.iter_markers("data"):
+        path = shared_data(mark.args[0])
+        if path.is_file():
+            continue
+        message = f"{path} is missing (the shared real data, see its README.md)"
+        if os.environ.get("OPSDESK_REQUIRE_DATA") == "1":
+            pytest.fail(f"{message}; OPSDESK_REQUIRE_DATA=1 requires it", pytrace=False)
+        pytest.skip(message)
+
 
 PG_ADMIN_URL = os.environ.get(
     "OPSDESK_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

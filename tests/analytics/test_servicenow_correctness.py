@@ -15,10 +15,11 @@ import pytest
 
 from opsdesk.analytics.engine import diagnose
 from opsdesk.analytics.importers import import_log
+from tests.conftest import shared_data
 
-DATA = (
-    Path(__file__).resolve().parents[3] / "shared" / "data" / "servicenow_incident_event_log.csv.gz"
-)
+DATA = shared_data("servicenow_incident_event_log.csv.gz")
+
+pytestmark = pytest.mark.data(DATA.name)
 
 
 @pytest.fixture(scope="module")

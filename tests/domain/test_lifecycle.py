@@ -215,3 +215,40 @@ def test_handing_a_new_ticket_to_an_agent_opens_it(model_db: Database) -> None:
     with UnitOfWork(model_db) as uow:
         tk = service.transfer_ticket(uow, ticket.id, to_agent=agent.id, reason="yours")
     assert tk.status == "open" and tk.owning_agent == agent.id
+
+
+def test_a_solved_ticket_keeps_an_owning_agent_through_transfers(model_db: Database) -> None:
+    # found by the ownership state machine: a team-only transfer of a solved ticket left
+    # it solved with nobody owning the resolution
+    a = factories.user(model_db, teams=["billing"])
+    b = factories.user(model_db, teams=["frontline"])
+    ticket = factories.ticket(model_db)
+    with UnitOfWork(model_db, actor_kind="user", actor_id=a.id) as uow:
+        service.accept_ticket(uow, ticket.id)
+        service.change_status(uow, ticket.id, "solved")
+    before = event_count(model_db)
+    with pytest.raises(OwnershipViolation, match="name the agent"), UnitOfWork(model_db) as uow:
+        service.transfer_ticket(uow, ticket.id, reason="wrong team", to_team="frontline")
+    assert event_count(model_db) == before
+    # naming the agent who takes the resolution is fine: a leaver's solved work moves on
+    with UnitOfWork(model_db) as uow:
+        tk = service.transfer_ticket(
+            uow, ticket.id, reason="a leaves", to_team="frontline", to_agent=b.id
+        )
+    assert (tk.status, tk.owning_team, tk.owning_agent) == ("solved", "frontline", b.id)
+    with UnitOfWork(model_db) as uow:
+        service.deactivate_user(uow, a.id, "left the company")
+
+
+def test_a_team_only_transfer_after_acceptance_requeues_the_ticket(model_db: Database) -> None:
+    a = factories.user(model_db, teams=["billing"])
+    ticket = factories.ticket(model_db)
+    with UnitOfWork(model_db, actor_kind="user", actor_id=a.id) as uow:
+        service.accept_ticket(uow, ticket.id)
+        service.change_status(uow, ticket.id, "pending")
+        tk = service.transfer_ticket(uow, ticket.id, reason="not ours", to_team="frontline")
+    # the agent's ownership ends with the team's: the ticket waits in frontline's queue
+    assert (tk.owning_team, tk.owning_agent, tk.accepted_at) == ("frontline", None, None)
+    assert tk.status == "pending" and tk.queued_at is not None
+    with pytest.raises(OwnershipViolation, match="accept"), UnitOfWork(model_db) as uow:
+        service.change_status(uow, ticket.id, "solved")

@@ -213,12 +213,12 @@ def make_machine(database_factory: Any) -> type[RuleBasedStateMachine]:
 def test_random_command_sequences_keep_ownership(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from tests.conftest import fresh_database
+    from tests.conftest import examples, fresh_database
 
     factory = fresh_database(request, backend, tmp_path_factory)
     machine = make_machine(factory)
     machine.TestCase.settings = settings(
-        max_examples=40 if backend == "sqlite" else 15,
+        max_examples=examples(40 if backend == "sqlite" else 15),
         stateful_step_count=30,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

@@ -20,7 +20,7 @@ from opsdesk.jobs.outbox import backoff, run_due
 from opsdesk.store import tables as t
 from opsdesk.store.jobs import Job
 from opsdesk.store.uow import UnitOfWork
-from tests.conftest import fresh_database
+from tests.conftest import examples, fresh_database
 from tests.jobs.helpers import ASKED_AT, jobs
 
 NOW = ASKED_AT + timedelta(days=1)
@@ -69,7 +69,7 @@ def test_one_sweep_runs_each_due_job_once(
     make_db = fresh_database(request, backend, tmp_path_factory)
 
     @settings(
-        max_examples=30 if backend == "sqlite" else 8,
+        max_examples=examples(30 if backend == "sqlite" else 8),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )

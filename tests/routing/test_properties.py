@@ -107,12 +107,12 @@ def check(desk: Desk, agents: dict[int, tuple[set[str], set[str]]]) -> None:
 def test_router_respects_capacity_presence_and_skills(
     backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from tests.conftest import fresh_database
+    from tests.conftest import examples, fresh_database
 
     factory = fresh_database(request, backend, tmp_path_factory)
 
     @settings(
-        max_examples=20 if backend == "sqlite" else 8,
+        max_examples=examples(20 if backend == "sqlite" else 8),
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )

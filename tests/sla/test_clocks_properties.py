@@ -17,6 +17,7 @@ from opsdesk.desk import service
 from opsdesk.domain.errors import DomainError
 from opsdesk.domain.events import Event
 from opsdesk.store.verify import verify
+from tests.conftest import examples
 
 from .conftest import MON, Desk
 
@@ -87,7 +88,7 @@ def test_clock_lives_are_well_formed(desk: Desk) -> None:
     agent = desk.user(["billing"])
 
     @settings(
-        max_examples=40,
+        max_examples=examples(40),
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )

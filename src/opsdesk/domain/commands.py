@@ -111,12 +111,17 @@ def check_ownership(ticket: TicketState, users: Mapping[int, UserState]) -> None
     """The ownership invariant, checked after every command that touches a ticket.
 
     From triage on a ticket has exactly one owning team; from acceptance on exactly one
-    owning agent, who is an active member of that team while the ticket is not closed.
+    owning agent, who is an active member of that team while the ticket is not closed. A
+    solved or closed ticket always has an owning agent: someone owns the resolution.
     """
     if ticket.triaged_at is not None and ticket.owning_team is None:
         raise OwnershipViolation(f"ticket {ticket.id} would be left without an owning team")
     if ticket.accepted_at is not None and ticket.owning_agent is None:
         raise OwnershipViolation(f"ticket {ticket.id} would be left without an owning agent")
+    if ticket.status in ("solved", "closed") and ticket.owning_agent is None:
+        raise OwnershipViolation(
+            f"ticket {ticket.id} is {ticket.status} and would be left without an owning agent"
+        )
     if ticket.owning_agent is not None and ticket.status != "closed":
         # a closed ticket keeps its last owner as history, even after they leave
         agent = users.get(ticket.owning_agent)
@@ -569,6 +574,12 @@ def transfer_ticket(
     if team == ticket.owning_team and agent_id is None:
         raise OwnershipViolation(
             f"a transfer within team {team!r} must name the agent who takes the ticket"
+        )
+    if ticket.status == "solved" and agent_id is None:
+        # a team-only transfer empties the owning agent; a solved ticket must keep one
+        raise OwnershipViolation(
+            f"ticket {ticket.id} is solved and keeps the agent who owns its resolution; "
+            f"name the agent of {team!r} who takes it, or reopen it first"
         )
     payload = ev.TicketTransferred(
         from_team=ticket.owning_team,

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import shared_data
 
 from opsdesk.analytics.importers import ImportResult, import_log
 from opsdesk.analytics.schema import CASE_EVENTS, STATUSES
 
-DATA = (
-    Path(__file__).resolve().parents[3].parent / "shared/data/servicenow_incident_event_log.csv.gz"
-)
+DATA = shared_data("servicenow_incident_event_log.csv.gz")
 
-pytestmark = pytest.mark.skipif(not DATA.is_file(), reason=f"{DATA} not available")
+pytestmark = pytest.mark.data(DATA.name)
 
 
 @pytest.fixture(scope="module")

@@ -107,6 +107,28 @@ class TableSql:
         return dict(zip(self.columns, values, strict=True))
 
 
+class JobsSql(TableSql):
+    """The jobs outbox: inserts leave ``id`` to the database; the waiting-job lookups that
+    ``UnitOfWork.schedule(once=True)`` makes use ``ix_jobs_ticket_kind``."""
+
+    def __init__(self, dialect: str) -> None:
+        super().__init__(t.jobs, dialect)
+        cols = [c for c in self.columns if c != "id"]
+        ph = self.ph
+        self.insert = (
+            f"INSERT INTO jobs ({', '.join(cols)}) VALUES "  # noqa: S608 (names from metadata)
+            f"({', '.join(ph(c) for c in cols)})"
+        )
+        self.waiting_of_ticket = (
+            f"SELECT ref, run_at FROM jobs WHERE ticket_id = {ph('ticket_id')} "  # noqa: S608
+            f"AND kind = {ph('kind')}"
+        )
+        self.waiting_without_ticket = (
+            f"SELECT ref, run_at FROM jobs WHERE ticket_id IS NULL AND kind = {ph('kind')}"  # noqa: S608
+        )
+        self.run_at_in: Converter = _sqlite_dt_in if dialect == "sqlite" else _pg_dt_in
+
+
 @lru_cache(maxsize=512)
 def _update_sql(table: TableSql, names: tuple[str, ...]) -> str:
     sets = ", ".join(f"{n} = {table.ph(n)}" for n in names)
@@ -116,7 +138,7 @@ def _update_sql(table: TableSql, names: tuple[str, ...]) -> str:
 @lru_cache(maxsize=8)
 def statements(dialect: str) -> dict[str, TableSql]:
     """The hot-path tables rendered for ``dialect``."""
-    return {
+    rendered = {
         table.name: TableSql(table, dialect)
         for table in (
             t.events,
@@ -128,3 +150,5 @@ def statements(dialect: str) -> dict[str, TableSql]:
             t.sla_clocks,
         )
     }
+    rendered["jobs"] = JobsSql(dialect)
+    return rendered

@@ -64,7 +64,6 @@ _DELETE_TAGS = delete(t.ticket_tags).where(
     t.ticket_tags.c.ticket_id == bindparam("ticket_id_"), t.ticket_tags.c.tag == bindparam("tag_")
 )
 _USER_BY_EMAIL = select(t.users).where(t.users.c.email == bindparam("email_"))
-_INSERT_JOB = insert(t.jobs)
 
 
 # The state each projection table holds, and its fields stored as JSON lists (tuples in
@@ -127,6 +126,8 @@ class UnitOfWork:
         self._loaded: dict[tuple[str, Any], dict[str, Any]] = {}
         self._pending: list[Event] = []
         self._jobs: list[dict[str, Any]] = []
+        self._waiting: dict[tuple[int | None, str], set[tuple[str, str, datetime]]] = {}
+        self._created: set[int] = set()  # tickets created in this unit of work
         self._clocks_loaded: set[int] = set()
         self.appended: list[Event] = []
         self.conn: Connection
@@ -332,22 +333,46 @@ class UnitOfWork:
         """Queue timed work in this transaction (see ``tables.jobs``): it exists only if
         the unit of work commits. With ``once``, nothing is queued when the same job
         (kind, ticket, ref and instant) is already waiting."""
-        job = {"kind": kind, "ticket_id": ticket_id, "ref": ref, "run_at": run_at}
-        if once and self._job_waiting(job):
-            return
-        self._jobs.append({**job, "created_at": self.now, "attempts": 0, "last_error": None})
-
-    def _job_waiting(self, job: dict[str, Any]) -> bool:
-        if any(all(queued[k] == v for k, v in job.items()) for queued in self._jobs):
-            return True
-        ticket = t.jobs.c.ticket_id
-        query = select(t.jobs.c.id).where(
-            t.jobs.c.kind == job["kind"],
-            ticket.is_(None) if job["ticket_id"] is None else ticket == job["ticket_id"],
-            t.jobs.c.ref == job["ref"],
-            t.jobs.c.run_at == job["run_at"],
+        key = (kind, ref, run_at)
+        if once:
+            waiting = self._waiting_jobs(ticket_id, kind)
+            if key in waiting:
+                return
+            waiting.add(key)
+        elif (ticket_id, kind) in self._waiting:
+            self._waiting[(ticket_id, kind)].add(key)
+        self._jobs.append(
+            {
+                "kind": kind,
+                "ticket_id": ticket_id,
+                "ref": ref,
+                "run_at": run_at,
+                "created_at": self.now,
+                "attempts": 0,
+                "last_error": None,
+            }
         )
-        return self.conn.execute(query.limit(1)).first() is not None
+
+    def _waiting_jobs(self, ticket_id: int | None, kind: str) -> set[tuple[str, str, datetime]]:
+        """The (kind, ref, run_at) of the ticket's waiting jobs of ``kind``, read once per
+        unit of work (the log head lock keeps other writers out meanwhile); a ticket
+        created in this unit of work has none in the table."""
+        found = self._waiting.get((ticket_id, kind))
+        if found is not None:
+            return found
+        found = set()
+        if ticket_id is None or ticket_id not in self._created:
+            sql = self._sql["jobs"]
+            if ticket_id is None:
+                self._cur.execute(sql.waiting_without_ticket, {"kind": kind})
+            else:
+                self._cur.execute(sql.waiting_of_ticket, {"ticket_id": ticket_id, "kind": kind})
+            found = {(kind, ref, sql.run_at_in(run_at)) for ref, run_at in self._cur.fetchall()}
+        for queued in self._jobs:  # scheduled earlier in this unit of work
+            if queued["ticket_id"] == ticket_id and queued["kind"] == kind:
+                found.add((kind, queued["ref"], queued["run_at"]))
+        self._waiting[(ticket_id, kind)] = found
+        return found
 
     # --- appending ------------------------------------------------------------------
 
@@ -376,7 +401,9 @@ class UnitOfWork:
             )
         p = self.projection
         for e in stored:
-            if e.type == "customer.merged":  # the merge touches rows not loaded yet
+            if e.type == "ticket.created" and e.ticket_id is not None:
+                self._created.add(e.ticket_id)
+            elif e.type == "customer.merged":  # the merge touches rows not loaded yet
                 self.customer(e.payload["source_id"])
                 self.customer_handles(e.payload["source_id"])
             p.apply(e)
@@ -404,7 +431,8 @@ class UnitOfWork:
             )
             self._pending = []
         if self._jobs:
-            self.conn.execute(_INSERT_JOB, self._jobs)
+            sql = self._sql["jobs"]
+            self._cur.executemany(sql.insert, [sql.params(job) for job in self._jobs])
             self._jobs = []
         p = self.projection
         if not (p.dirty or p.new):

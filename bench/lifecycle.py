@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,9 +55,12 @@ def setup(db: Database) -> tuple[int, int, int]:
     return a.id, b.id, c.id
 
 
-def lifecycle_per_command(db: Database, a: int, b: int, c: int) -> list[int]:
-    """One lifecycle, one unit of work per command; returns events per transaction."""
-    sizes = []
+Shape = list[Counter[tuple[str, str]]]  # per transaction: rows written by (table, op)
+
+
+def lifecycle_per_command(db: Database, a: int, b: int, c: int) -> Shape:
+    """One lifecycle, one unit of work per command; returns the rows each one wrote."""
+    shape: Shape = []
     with UnitOfWork(db, actor_kind="customer", actor_id=c) as uow:
         tk = service.create_ticket(
             uow,
@@ -66,26 +70,26 @@ def lifecycle_per_command(db: Database, a: int, b: int, c: int) -> list[int]:
             request_type="refund",
             body="I was charged twice.",
         )
-    sizes.append(len(uow.appended))
+    shape.append(uow.rows_written)
     with UnitOfWork(db, actor_kind="user", actor_id=a) as uow:
         service.accept_ticket(uow, tk.id)
-    sizes.append(len(uow.appended))
+    shape.append(uow.rows_written)
     for body in ("Looking into it.", "Found the double charge.", "Refund issued."):
         with UnitOfWork(db, actor_kind="user", actor_id=a) as uow:
             service.add_message(uow, tk.id, body=body)
-        sizes.append(len(uow.appended))
+        shape.append(uow.rows_written)
     with UnitOfWork(db, actor_kind="user", actor_id=a) as uow:
         service.transfer_ticket(
             uow, tk.id, reason="confirm by phone", to_team="frontline", to_agent=b
         )
-    sizes.append(len(uow.appended))
+    shape.append(uow.rows_written)
     with UnitOfWork(db, actor_kind="user", actor_id=b) as uow:
         service.change_status(uow, tk.id, "solved")
-    sizes.append(len(uow.appended))
-    return sizes
+    shape.append(uow.rows_written)
+    return shape
 
 
-def lifecycle_one_unit(db: Database, a: int, b: int, c: int) -> list[int]:
+def lifecycle_one_unit(db: Database, a: int, b: int, c: int) -> Shape:
     """One lifecycle in a single unit of work."""
     with UnitOfWork(db, actor_kind="user", actor_id=a) as uow:
         tk = service.create_ticket(
@@ -104,13 +108,16 @@ def lifecycle_one_unit(db: Database, a: int, b: int, c: int) -> list[int]:
         )
         uow.actor_id = b
         service.change_status(uow, tk.id, "solved")
-    return [len(uow.appended)]
+    return [uow.rows_written]
+
+
+RAW_TABLES = ("events", "tickets", "messages", "sla_clocks", "jobs")
 
 
 def _clone_tables(db: Database) -> None:
     """raw_<name>: the same columns, key and indexes as <name>, empty, no foreign keys."""
     meta = MetaData()
-    for name in ("events", "tickets", "messages"):
+    for name in RAW_TABLES:
         source = t.metadata.tables[name]
         columns = [
             Column(
@@ -125,9 +132,11 @@ def _clone_tables(db: Database) -> None:
     meta.create_all(db.engine)
 
 
-def raw_replay(db: Database, after_seq: int, n: int, sizes: list[int]) -> float:
-    """Write the rows the domain path wrote (events, the ticket insert then one update per
-    later transaction, messages) through the bare driver, in the same transactions."""
+def raw_replay(db: Database, after_seq: int, n: int, shape: Shape) -> float:
+    """Write the rows the domain path wrote through the bare driver, in the same
+    transactions: per transaction, the same number of inserts and updates of each table
+    (events, tickets, messages, SLA clocks, jobs; ``shape`` as counted by the unit of
+    work), with the rows copied back from the database."""
     sqlite = db.dialect == "sqlite"
     ph = "?" if sqlite else "%s"
     _clone_tables(db)
@@ -136,48 +145,62 @@ def raw_replay(db: Database, after_seq: int, n: int, sizes: list[int]) -> float:
     if sqlite:
         dbapi.isolation_level = None
     cur = dbapi.cursor()
-    cur.execute(f"SELECT * FROM events WHERE seq > {ph} ORDER BY seq", (after_seq,))
-    events = [tuple(json.dumps(v) if isinstance(v, dict) else v for v in r) for r in cur.fetchall()]
-    cur.execute(f"SELECT * FROM tickets ORDER BY id DESC LIMIT {int(n)}")
-    tickets = list(reversed(cur.fetchall()))
-    cur.execute(f"SELECT * FROM messages ORDER BY id DESC LIMIT {int(4 * n)}")
-    messages = list(reversed(cur.fetchall()))
 
-    ins = {
-        name: f"INSERT INTO raw_{name} VALUES ({','.join([ph] * len(rows[0]))})"
-        for name, rows in (("events", events), ("tickets", tickets), ("messages", messages))
+    def fetch(sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        cur.execute(sql, params)
+        return [
+            tuple(json.dumps(v) if isinstance(v, dict | list) else v for v in r)
+            for r in cur.fetchall()
+        ]
+
+    per = {table: sum(tx[table, "insert"] for tx in shape) for table in RAW_TABLES}
+    rows = {
+        "events": fetch(f"SELECT * FROM events WHERE seq > {ph} ORDER BY seq", after_seq),
+        **{
+            table: list(
+                reversed(fetch(f"SELECT * FROM {table} ORDER BY id DESC LIMIT {per[table] * n}"))
+            )
+            for table in RAW_TABLES[1:]
+        },
     }
-    upd = (
-        f"UPDATE raw_tickets SET status = {ph}, owning_agent = {ph}, updated_at = {ph} "
-        f"WHERE id = {ph}"
-    )
-    per_lifecycle = sum(sizes)
-    m = 0
+    ins = {
+        name: f"INSERT INTO raw_{name} VALUES ({','.join([ph] * len(rows[name][0]))})"
+        for name in RAW_TABLES
+    }
+    upd = {
+        "tickets": f"UPDATE raw_tickets SET status = {ph}, owning_agent = {ph}, updated_at = {ph} "
+        f"WHERE id = {ph}",
+        "sla_clocks": f"UPDATE raw_sla_clocks SET status = {ph}, ended_at = {ph} WHERE id = {ph}",
+    }
+    taken = dict.fromkeys(RAW_TABLES, 0)
+
+    def take(table: str, k: int) -> list[tuple[Any, ...]]:
+        out = rows[table][taken[table] : taken[table] + k]
+        taken[table] += k
+        return out
+
+    last: dict[str, list[tuple[Any, ...]]] = {"tickets": [], "sla_clocks": []}
     start = time.perf_counter()
-    for i in range(n):
-        ticket = tickets[i]
-        chunk = events[i * per_lifecycle : (i + 1) * per_lifecycle]
-        pos = 0
-        for size in sizes:
-            part = chunk[pos : pos + size]
-            pos += size
+    for _ in range(n):
+        for tx in shape:
             if sqlite:
                 cur.execute("BEGIN IMMEDIATE")
-            cur.executemany(ins["events"], part)
-            types = [e[2] for e in part]
-            if "ticket.created" in types:
-                cur.execute(ins["tickets"], ticket)
-            else:
-                cur.execute(upd, (ticket[5], ticket[8], ticket[11], ticket[0]))
-            for _ in range(types.count("message.added")):
-                cur.execute(ins["messages"], messages[m])
-                m += 1
+            for table in RAW_TABLES:
+                new = take(table, tx[table, "insert"])
+                if new:
+                    cur.executemany(ins[table], new)
+                    if table in last:
+                        last[table] = new
+            for r in last["tickets"][: tx["tickets", "update"]]:
+                cur.execute(upd["tickets"], (r[5], r[8], r[11], r[0]))
+            for r in last["sla_clocks"][: tx["sla_clocks", "update"]]:
+                cur.execute(upd["sla_clocks"], (r[8], r[17], r[0]))
             if sqlite:
                 cur.execute("COMMIT")
             else:
                 dbapi.commit()
     elapsed = time.perf_counter() - start
-    for name in ("events", "tickets", "messages"):
+    for name in RAW_TABLES:
         cur.execute(f"DROP TABLE IF EXISTS raw_{name}")
     if not sqlite:
         dbapi.commit()
@@ -190,12 +213,12 @@ def measure(db: Database, n: int, mode: str) -> LifecycleResult:
     a, b, c = setup(db)
     run = lifecycle_per_command if mode == "per_command" else lifecycle_one_unit
     for _ in range(20):  # warm the statement cache
-        sizes = run(db, a, b, c)
+        shape = run(db, a, b, c)
     with db.read() as conn:
         after = conn.execute(select(t.log_head.c.last_seq)).scalar_one()
     start = time.perf_counter()
     for _ in range(n):
         run(db, a, b, c)
     elapsed = time.perf_counter() - start
-    raw = raw_replay(db, after, n, sizes)
+    raw = raw_replay(db, after, n, shape)
     return LifecycleResult(mode, n, elapsed, raw)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, bindparam, func, select, text, true
+import orjson
+from sqlalchemy import Connection, bindparam, func, select, text
 from sqlalchemy.sql import Select
 
 from opsdesk.domain.lifecycle import ACTIVE_STATUSES
@@ -131,46 +132,62 @@ def loads(conn: Connection, agent_ids: Sequence[int]) -> dict[int, Load]:
     }
 
 
+def _in(values: Sequence[str]) -> str:
+    # constant status lists of this module, never user input
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
 @cache
-def _candidates_sql(dialect: str) -> Select[Any]:
-    # Per member, so both planners walk ix_tickets_agent_load for each of the team's
-    # few members (a plain join lets PostgreSQL, which cannot estimate the JSON team
-    # test, scan every open ticket instead). PostgreSQL does it in one LATERAL pass per
-    # member; SQLite, which has no LATERAL, in three correlated subqueries.
-    u = t.users.c
-    mine = _tk.owning_agent == u.id
-    active = _tk.status.in_(LOAD_STATUSES)
-    # with no channel to count (the team has no cap on it) the test fails before the
-    # row is read, so the counts stay inside the index
-    channel = bindparam("channel", type_=String)
-    on_channel = and_(channel.is_not(None), _tk.channel == channel)
-    members = select(u.id, u.teams, u.skills, u.roles, u.presence, u.active).where(
-        u.active.is_(True), u.presence == "online", _in_team(dialect)
-    )
+def _candidates_sql(dialect: str) -> str:
+    """The team's online active members with their load, for the driver's cursor.
+
+    Rendered once per dialect and run on the DB-API cursor: through SQLAlchemy Core the
+    result processing (three JSON columns per member, ~25 members) cost more than the
+    query. Per member, both planners walk ``ix_tickets_agent_load`` for that member's
+    few tickets: PostgreSQL in one LATERAL pass (it cannot estimate the JSON team test
+    and would otherwise scan every open ticket), SQLite in one grouped outer join."""
+    load, held = _in(LOAD_STATUSES), _in(HELD_STATUSES)
     if dialect == "postgresql":
-        load = (
-            select(
-                func.count().filter(active).label("open_total"),
-                func.count().filter(and_(active, on_channel)).label("open_on_channel"),
-                func.max(_tk.accepted_at).label("last_assigned_at"),
-            )
-            .where(mine, _tk.status.in_(HELD_STATUSES))
-            .lateral("load")
-        )
-        return (
-            members.add_columns(load.c.open_total, load.c.open_on_channel, load.c.last_assigned_at)
-            .select_from(t.users.outerjoin(load, true()))
-            .order_by(u.id)
-        )
+        return f"""
+            SELECT u.id, u.teams, u.skills, u.roles, u.presence, u.active,
+                   load.open_total, load.open_on_channel, load.last_assigned_at
+            FROM users u LEFT JOIN LATERAL (
+                SELECT count(*) FILTER (WHERE tk.status IN {load}) AS open_total,
+                       count(*) FILTER (WHERE tk.status IN {load}
+                                        AND tk.channel = %(channel)s) AS open_on_channel,
+                       max(tk.accepted_at) AS last_assigned_at
+                FROM tickets tk WHERE tk.owning_agent = u.id AND tk.status IN {held}
+            ) load ON true
+            WHERE u.active AND u.presence = 'online'
+              AND CASE WHEN strpos(CAST(u.teams AS TEXT), %(team_quoted)s) > 0
+                  THEN jsonb_exists(CAST(u.teams AS JSONB), %(team)s) ELSE false END
+            ORDER BY u.id"""  # noqa: S608 (constants only)
+    return f"""
+        SELECT u.id, u.teams, u.skills, u.roles, u.presence, u.active,
+               count(tk.id) FILTER (WHERE tk.status IN {load}),
+               count(tk.id) FILTER (WHERE tk.status IN {load} AND tk.channel = :channel),
+               max(tk.accepted_at)
+        FROM users u LEFT JOIN tickets tk ON tk.owning_agent = u.id AND tk.status IN {held}
+        WHERE u.active = 1 AND u.presence = 'online'
+          AND instr(u.teams, :team_quoted) > 0
+          AND EXISTS (SELECT 1 FROM json_each(u.teams) WHERE json_each.value = :team)
+        GROUP BY u.id ORDER BY u.id"""  # noqa: S608 (constants only)
 
-    def scalar(column: Any, *where: Any) -> Any:
-        return select(column).where(mine, *where).scalar_subquery()
 
-    return members.add_columns(
-        scalar(func.count(), active).label("open_total"),
-        scalar(func.count(), active, on_channel).label("open_on_channel"),
-        scalar(func.max(_tk.accepted_at), _tk.status.in_(HELD_STATUSES)).label("last_assigned_at"),
-    ).order_by(u.id)
+def _cursor(conn: Connection) -> Any:
+    """The DB-API cursor of ``conn``, inside its transaction."""
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+def _json_list(value: Any) -> tuple[str, ...]:
+    return tuple(orjson.loads(value) if isinstance(value, str | bytes) else value)
+
+
+def _aware(value: Any) -> datetime | None:
+    # SQLite hands back the stored text, PostgreSQL a datetime
+    if value is None or isinstance(value, datetime):
+        return None if value is None else value.astimezone(UTC)
+    return datetime.fromisoformat(f"{value}+00:00")
 
 
 def online_members_with_load(
@@ -179,32 +196,34 @@ def online_members_with_load(
     """The online active members of ``team``, each with their load: open tickets in
     total and, when ``channel`` is given, on that channel (``Load.by_channel`` holds
     that channel only), and when they last accepted one. One query."""
-    rows = conn.execute(_candidates_sql(dialect), {**_team_params(team), "channel": channel})
+    cur = _cursor(conn)
+    cur.execute(_candidates_sql(dialect), {**_team_params(team), "channel": channel})
     return [
         (
-            Member(r.id, tuple(r.teams), tuple(r.skills), tuple(r.roles), r.presence, r.active),
+            Member(r[0], _json_list(r[1]), _json_list(r[2]), _json_list(r[3]), r[4], bool(r[5])),
             Load(
-                int(r.open_total or 0),
-                {} if channel is None else {channel: int(r.open_on_channel or 0)},
-                r.last_assigned_at,
+                int(r[6] or 0),
+                {} if channel is None else {channel: int(r[7] or 0)},
+                _aware(r[8]),
             ),
         )
-        for r in rows
+        for r in cur.fetchall()
     ]
 
 
-_PREVIOUS_OWNER = (
-    select(_tk.owning_agent)
-    .where(
-        _tk.customer_id == bindparam("customer"),
-        _tk.id != bindparam("ticket"),
-        _tk.owning_agent.is_not(None),
-        _tk.created_at >= bindparam("since"),
+@cache
+def _previous_owner_sql(dialect: str) -> tuple[str, str]:
+    def ph(name: str) -> str:
+        return f":{name}" if dialect == "sqlite" else f"%({name})s"
+
+    owner_of = f"SELECT owning_agent FROM tickets WHERE id = {ph('ticket')}"  # noqa: S608
+    latest = (
+        "SELECT owning_agent FROM tickets "  # noqa: S608 (placeholders only)
+        f"WHERE customer_id = {ph('customer')} AND id <> {ph('ticket')} "
+        f"AND owning_agent IS NOT NULL AND created_at >= {ph('since')} "
+        "ORDER BY id DESC LIMIT 1"
     )
-    .order_by(_tk.id.desc())
-    .limit(1)
-)
-_OWNER_OF = select(_tk.owning_agent).where(_tk.id == bindparam("ticket"))
+    return owner_of, latest
 
 
 def previous_owner(
@@ -217,14 +236,28 @@ def previous_owner(
 ) -> int | None:
     """The agent who owned this customer's case before: the owner of the ticket this one
     follows up, else of the customer's latest other ticket created since ``since``."""
+    dialect = conn.dialect.name
+    owner_of, latest = _previous_owner_sql(dialect)
+    cur = _cursor(conn)
     if follow_up_of is not None:
-        owner = conn.execute(_OWNER_OF, {"ticket": follow_up_of}).scalar()
-        if owner is not None:
-            return int(owner)
-    owner = conn.execute(
-        _PREVIOUS_OWNER, {"customer": customer_id, "ticket": ticket_id, "since": since}
-    ).scalar()
-    return None if owner is None else int(owner)
+        cur.execute(owner_of, {"ticket": follow_up_of})
+        row = cur.fetchone()
+        if row is not None and row[0] is not None:
+            return int(row[0])
+    since = since.astimezone(UTC)
+    cur.execute(
+        latest,
+        {
+            "customer": customer_id,
+            "ticket": ticket_id,
+            # SQLite compares the stored text form of the UTC instant
+            "since": since.replace(tzinfo=None).isoformat(" ", "microseconds")
+            if dialect == "sqlite"
+            else since,
+        },
+    )
+    row = cur.fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 _QUEUED = (

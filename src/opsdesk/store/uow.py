@@ -8,6 +8,7 @@ Every write goes through :meth:`UnitOfWork.append`; nothing else inserts into
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -130,6 +131,8 @@ class UnitOfWork:
         self._created: set[int] = set()  # tickets created in this unit of work
         self._clocks_loaded: set[int] = set()
         self.appended: list[Event] = []
+        #: rows this unit of work wrote, by (table, "insert" | "update"); benchmarks read it
+        self.rows_written: Counter[tuple[str, str]] = Counter()
         self.conn: Connection
 
     # --- transaction ------------------------------------------------------------
@@ -273,8 +276,13 @@ class UnitOfWork:
     def sla_clocks(self, ticket_id: int) -> list[SlaClockState]:
         """Every SLA clock of the ticket (running, paused and ended), oldest first."""
         if ticket_id not in self._clocks_loaded:
-            self.flush()
-            self._load_where("sla_clocks", self.projection.sla_clocks, "ticket_id", [ticket_id])
+            # no flush first: clocks are never deleted, and the ones this unit of work
+            # started are already in the projection (the load skips them); a ticket
+            # created here has none in the table
+            if ticket_id not in self._created:
+                self._load_where(
+                    "sla_clocks", self.projection.sla_clocks, "ticket_id", [ticket_id]
+                )
             self._clocks_loaded.add(ticket_id)
         clocks = [c for c in self.projection.sla_clocks.values() if c.ticket_id == ticket_id]
         return sorted(clocks, key=lambda c: c.id)
@@ -429,10 +437,12 @@ class UnitOfWork:
                     for e in self._pending
                 ],
             )
+            self.rows_written["events", "insert"] += len(self._pending)
             self._pending = []
         if self._jobs:
             sql = self._sql["jobs"]
             self._cur.executemany(sql.insert, [sql.params(job) for job in self._jobs])
+            self.rows_written["jobs", "insert"] += len(self._jobs)
             self._jobs = []
         p = self.projection
         if not (p.dirty or p.new):
@@ -466,6 +476,7 @@ class UnitOfWork:
         if new_messages:
             sql = self._sql["messages"]
             self._cur.executemany(sql.insert, [sql.params(m) for m in new_messages])
+            self.rows_written["messages", "insert"] += len(new_messages)
         p.dirty.clear()
         p.new.clear()
 
@@ -474,6 +485,7 @@ class UnitOfWork:
         if is_new:
             self._cur.execute(sql.insert, sql.params(row))
             self._loaded[(table, row["id"])] = row
+            self.rows_written[table, "insert"] += 1
             return
         before = self._loaded.get((table, row["id"]))
         # only the changed columns: untouched indexes then stay untouched on disk
@@ -484,6 +496,7 @@ class UnitOfWork:
                 sql.update_sql(list(changed)), sql.params({**changed, "id": row["id"]})
             )
             self._loaded[(table, row["id"])] = row
+            self.rows_written[table, "update"] += 1
 
     def _write_ticket(self, ticket: TicketState, is_new: bool) -> None:
         loaded = None if is_new else self._loaded.get(("tickets", ticket.id))

@@ -10,16 +10,18 @@ from contextlib import contextmanager
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from opsdesk.domain.errors import DomainError
-from opsdesk.settings import Settings
-from opsdesk.store.db import Database, DatabaseNotReady
+# Only typer and rich load at start: `opsdesk --help` must answer at once, so each
+# command imports what it needs (SQLAlchemy, Alembic, pydantic-settings, DuckDB...).
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from opsdesk.store.db import Database
 
 app = typer.Typer(
     help="opsdesk: the service desk with the operations layer built in.",
@@ -49,6 +51,9 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def errors() -> Iterator[None]:
+    from opsdesk.domain.errors import DomainError
+    from opsdesk.store.db import DatabaseNotReady
+
     try:
         yield
     except DomainError as exc:
@@ -60,6 +65,9 @@ def errors() -> Iterator[None]:
 
 
 def open_db(*, ready: bool = True) -> Database:
+    from opsdesk.settings import Settings
+    from opsdesk.store.db import Database, DatabaseNotReady
+
     settings = Settings()
     db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     if ready:
@@ -76,6 +84,8 @@ def open_db(*, ready: bool = True) -> Database:
 
 
 def progress_bar() -> Progress:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -134,6 +144,7 @@ def serve(
     import uvicorn
 
     from opsdesk.api import create_app
+    from opsdesk.settings import Settings
 
     settings = Settings()
     db = open_db()
@@ -207,6 +218,7 @@ def worker(
     from opsdesk.jobs import queries
     from opsdesk.jobs.outbox import run_due
     from opsdesk.jobs.scheduler import sweep_until_stopped
+    from opsdesk.settings import Settings
 
     settings = Settings()
     db = open_db()
@@ -265,8 +277,14 @@ def worker(
     err.print(f"worker {label} stopped; ran {done}")
 
 
+def new_table(title: str, **options: Any) -> Table:
+    from rich.table import Table
+
+    return Table(title=title, **options)
+
+
 def _print_sweep(result: Any) -> None:
-    table = Table(title=f"one sweep by {result.worker} ({result.seconds:.2f} s)")
+    table = new_table(f"one sweep by {result.worker} ({result.seconds:.2f} s)")
     for col in ("kind", "fired", "no-op", "failed"):
         table.add_column(col, justify="right" if col != "kind" else "left")
     for kind in result.kinds():
@@ -281,7 +299,7 @@ def _print_sweep(result: Any) -> None:
 
 def _print_jobs_status(status: Any) -> None:
     kinds = sorted(set(status.due) | set(status.later) | set(status.dead))
-    table = Table(title="jobs outbox")
+    table = new_table("jobs outbox")
     for col in ("kind", "due now", "later", "dead"):
         table.add_column(col, justify="right" if col != "kind" else "left")
     for kind in kinds:
@@ -346,7 +364,7 @@ def demo(
 
             summary = run_demo(db, days=days, seed=seed, start=first, progress=progress)
         db.dispose()  # stops the checkpointer, which folds the WAL back into the file
-    table = Table(title=f"demo: {days} days, seed {seed}", show_header=False)
+    table = new_table(f"demo: {days} days, seed {seed}", show_header=False)
     for key in (
         "customers",
         "users",

@@ -205,3 +205,18 @@ def test_diagnose_a_file_keeps_its_rejects(tmp_path: Path, monkeypatch: pytest.M
     assert code == 0, output
     assert "1 rows rejected" in output
     assert "bad time" in (tmp_path / "mini.rejects.csv").read_text()
+
+
+def test_the_cli_starts_without_the_heavy_libraries() -> None:
+    # `opsdesk --help` answers at once: each command imports what it needs
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, opsdesk.cli; "
+        "heavy = {'sqlalchemy', 'alembic', 'pydantic_settings', 'duckdb', 'pyarrow', "
+        "'matplotlib', 'fastapi'} & set(sys.modules); "
+        "print(sorted(heavy)); sys.exit(bool(heavy))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

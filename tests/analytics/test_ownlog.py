@@ -264,16 +264,31 @@ class Clocks:
             self.customer = service.create_customer(
                 uow, name="C", handles=[("email", "sla@x.test")]
             ).id
+            self.agent = service.create_user(
+                uow, name="A", email="a@sla.test", roles=["agent"], teams=["billing"]
+            ).id
         self.clock_ids: dict[tuple[int, str], int] = {}
 
     def ticket(self, minute: int) -> int:
         with UnitOfWork(self.db, now=at(minute), actor_kind="customer") as uow:
             ticket_id = uow.next_id("ticket")
             payload = ev.TicketCreated(subject="s", channel="email", priority="normal", tags=[])
+            # triaged and owned, as the ownership invariant needs before a ticket is solved
+            triaged = ev.TicketTriaged(
+                request_type="refund",
+                owning_team="billing",
+                before_request_type=None,
+                before_team=None,
+            )
+            accepted = ev.TicketAccepted(agent_id=self.agent, team="billing")
+            uow.user(self.agent)
             uow.append(
                 [
-                    new_event(
-                        "ticket.created", payload, ticket_id=ticket_id, customer_id=self.customer
+                    new_event(kind, p, ticket_id=ticket_id, customer_id=self.customer)
+                    for kind, p in (
+                        ("ticket.created", payload),
+                        ("ticket.triaged", triaged),
+                        ("ticket.accepted", accepted),
                     )
                 ]
             )

@@ -88,6 +88,10 @@ class Database:
         self.dialect = self.engine.dialect.name
         self._models: dict[str, OperatingModel] = {}
         self._lock = threading.Lock()
+        self.busy_timeout_ms = busy_timeout_ms
+        # SQLite has one writer at a time; threads of this process queue here for it
+        # rather than in SQLite's busy handler, which sleeps in steps of up to 100 ms
+        self.write_lock = threading.Lock() if self.dialect == "sqlite" else None
 
     # --- schema ---------------------------------------------------------------
 

@@ -138,7 +138,18 @@ class UnitOfWork:
     # --- transaction ------------------------------------------------------------
 
     def __enter__(self) -> UnitOfWork:
-        self.conn = self.db.engine.connect()
+        lock = self.db.write_lock
+        if lock is not None and not lock.acquire(timeout=self.db.busy_timeout_ms / 1000):
+            raise TimeoutError(
+                f"no write turn on the database within {self.db.busy_timeout_ms} ms "
+                "(OPSDESK_SQLITE_BUSY_TIMEOUT_MS); another writer holds it"
+            )
+        try:
+            self.conn = self.db.engine.connect()
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         self._tx = self.conn.begin()
         self._sql = statements(self.db.dialect)
         self._sqlite = self.db.dialect == "sqlite"
@@ -151,6 +162,8 @@ class UnitOfWork:
         except BaseException:
             self._tx.rollback()
             self.conn.close()
+            if lock is not None:
+                lock.release()
             raise
         self.last_seq: int = last_seq
         self.model_version: str | None = model_version
@@ -180,6 +193,8 @@ class UnitOfWork:
                 self._tx.rollback()
         finally:
             self.conn.close()
+            if self.db.write_lock is not None:
+                self.db.write_lock.release()
 
     @property
     def now(self) -> datetime:

@@ -61,7 +61,9 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	@touch $(BENCH_STAMP)
 
+# wrk (a C HTTP load generator) drives the API benchmark, so the clients leave the CPU to the server
 bench: $(BENCH_STAMP) services
+	@command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null
 	$(BIN)/python -m bench
 
 ## Regenerate docs/events.md and docs/configuration.md from the code

@@ -234,9 +234,12 @@ def diagnose(
             step()
             _run(con, "case_findings", params)
             step()
-            _run(con, "ownership_gaps", params)
+            # each also checks measurable_kinds; skipping saves the scan of `ev`
+            if "ownership_gap" not in not_measurable:
+                _run(con, "ownership_gaps", params)
             step()
-            _run(con, "pending_agents", params)
+            if "pending_misuse" not in not_measurable:
+                _run(con, "pending_agents", params)
             step()
             con.execute("DROP TABLE ev")
             kpi_rows = _rows(con, "kpis", params)

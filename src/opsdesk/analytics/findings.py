@@ -32,7 +32,6 @@ KINDS: Final = (
 #: How many detail values (team pairs, gap reasons...) a finding keeps.
 TOP_DETAILS: Final = 5
 
-
 #: Whether a baseline compares with other cases (and how many there were is worth saying).
 COMPARED_BASELINES: Final = frozenset({"same_category", "whole_log", "none"})
 
@@ -81,8 +80,13 @@ def scope(segment: str, *, categorised: bool = True) -> Scope:
             False,
         )
     if dimension == "team" and value == _NO_TEAM:
-        return Scope("cases with no team", "with no team", "on cases with no team",
-                     "cases with no team", False)
+        return Scope(
+            "cases with no team",
+            "with no team",
+            "on cases with no team",
+            "cases with no team",
+            False,
+        )
     if dimension == "category":
         return Scope(value, f"in {value}", f"on {value}", f"category {value}", True)
     if dimension == "team":
@@ -135,12 +139,13 @@ def baseline_text(
         own = f"of {where.name}" if where.is_category else (where.of_cases or "of the log")
         return f"against the unaffected cases {own} ({n}, same priority where enough)"
     if baseline == "whole_log":
+        within = f" {where.of_cases}" if where.of_cases else ""
         if unaffected_in_segment <= 0:
-            why = f"every case {where.of_cases} has the pattern"
+            why = f"every case{within} has the pattern"
         else:
             verb = "is" if unaffected_in_segment == 1 else "are"
             why = (
-                f"only {_cases(unaffected_in_segment)} {where.of_cases} {verb} without it "
+                f"only {_cases(unaffected_in_segment)}{within} {verb} without it "
                 f"(fewer than {min_cases})"
             )
         return (

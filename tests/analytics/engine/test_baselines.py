@@ -117,3 +117,18 @@ def test_baselines_of_other_kinds_are_named() -> None:
     data = d.to_json()
     assert {f["baseline"] for f in data["findings"]} == {"repeat_case", "gap_time"}
     assert set(data["units"]) == {"extra_hours", "extra_touches", "cost"}
+
+
+def test_the_whole_log_baseline_also_compares_the_same_priority() -> None:
+    log = Log()
+    for i in range(5):
+        log.clean(f"urgent-ok{i}", hours=2, category="Shipping", priority="urgent")
+        log.clean(f"normal-ok{i}", hours=40, category="Shipping")
+    for i in range(5):
+        c = log.case(f"bill{i}", category="Billing", priority="urgent")
+        c.transfer(1, "B").transfer(1.5, "A").solve(6)
+    c = log.case("bill-low", category="Billing", priority="low")  # no low case elsewhere
+    c.transfer(1, "B").transfer(2, "A").solve(30)
+    f = found(diagnose(log.table()), "ping_pong")["category=Billing"]
+    assert (f.baseline, f.details["baseline_cases"]) == ("whole_log", 10)
+    assert f.extra_hours == 5 * (6 - 2) + (30 - 21)

@@ -90,3 +90,14 @@ def test_cases_without_a_category_beside_categorised_ones_are_named_so() -> None
     assert d.fix_first[0].startswith(
         "Stop the ping-pong between A and B on cases without a category: 5 cases"
     )
+
+
+def test_a_whole_log_baseline_for_cases_without_a_category_reads_naturally() -> None:
+    log = Log()
+    for i in range(5):
+        log.clean(f"ok{i}", category="Billing")
+        c = log.case(f"pp{i}", category=None)
+        c.transfer(1, "B", "b1").transfer(2, "A", "a1").solve(30)
+    f = found(diagnose(log.table()), "ping_pong")["category=(none)"]
+    assert f.baseline == "whole_log"
+    assert f.baseline_text.endswith("since every case without a category has the pattern")

@@ -99,45 +99,76 @@ flags AS (
 measured AS (
     SELECT * FROM flags WHERE kind IN (SELECT kind FROM measurable_kinds)
 ),
--- medians of the unaffected cases per kind: by category and priority, by category, by
--- priority and over the whole log, with how many cases each rests on
-medians AS (
+-- per (kind, category): affected cases that would make a finding, and unaffected cases
+sizes AS (
+    SELECT
+        kind,
+        category,
+        COUNT(*) FILTER (WHERE affected AND reported) AS affected_n,
+        COUNT(*) FILTER (WHERE NOT affected) AS unaffected_n
+    FROM measured
+    GROUP BY kind, category
+),
+log_sizes AS (
+    SELECT kind, SUM(unaffected_n) AS unaffected_n FROM sizes GROUP BY kind
+),
+-- the baseline of each finding (a kind in a category with at least $min_cases affected
+-- cases): its own unaffected cases when there are enough, else the whole log's
+chosen AS (
+    SELECT
+        s.kind,
+        s.category,
+        s.unaffected_n,
+        CASE
+            WHEN s.kind = 'repeat_contact' THEN 'repeat_case'
+            WHEN s.unaffected_n >= $min_cases THEN 'same_category'
+            WHEN l.unaffected_n >= $min_cases THEN 'whole_log'
+            ELSE 'none'
+        END AS baseline,
+        CASE
+            WHEN s.kind = 'repeat_contact' THEN NULL
+            WHEN s.unaffected_n >= $min_cases THEN s.unaffected_n
+            ELSE l.unaffected_n
+        END AS baseline_cases
+    FROM sizes AS s
+    INNER JOIN log_sizes AS l ON l.kind = s.kind
+    WHERE s.affected_n >= $min_cases
+),
+-- medians of the unaffected cases, only where a finding is priced on them: by category
+-- and priority and by category for same_category, by priority and overall for whole_log
+category_medians AS (
     SELECT
         kind,
         category,
         priority,
-        GROUPING(category) AS any_category,
         GROUPING(priority) AS any_priority,
         COUNT(*) AS n,
         MEDIAN(elapsed_h) AS hours,
-        MEDIAN(CAST(touches AS DOUBLE)) AS touches
-    FROM measured
-    WHERE NOT affected
-    GROUP BY GROUPING SETS ((kind, category, priority), (kind, category), (kind, priority), (kind))
+        MEDIAN(touches) AS touches
+    FROM (
+        SELECT m.kind, m.category, m.priority, m.elapsed_h, CAST(m.touches AS DOUBLE) AS touches
+        FROM measured AS m
+        INNER JOIN chosen AS c ON c.kind = m.kind AND c.category = m.category
+        WHERE NOT m.affected AND c.baseline = 'same_category'
+    ) AS unaffected
+    GROUP BY GROUPING SETS ((kind, category, priority), (kind, category))
 ),
--- the baseline of each (kind, category): its own unaffected cases when there are enough
-chosen AS (
+log_medians AS (
     SELECT
-        k.kind,
-        k.category,
-        CASE
-            WHEN k.kind = 'repeat_contact' THEN 'repeat_case'
-            WHEN COALESCE(mc.n, 0) >= $min_cases THEN 'same_category'
-            WHEN COALESCE(ml.n, 0) >= $min_cases THEN 'whole_log'
-            ELSE 'none'
-        END AS baseline,
-        CASE
-            WHEN k.kind = 'repeat_contact' THEN NULL
-            WHEN COALESCE(mc.n, 0) >= $min_cases THEN mc.n
-            WHEN COALESCE(ml.n, 0) >= $min_cases THEN ml.n
-            ELSE COALESCE(ml.n, 0)
-        END AS baseline_cases
-    FROM (SELECT DISTINCT kind, category FROM measured WHERE affected AND reported) AS k
-    LEFT JOIN medians AS mc
-        ON mc.kind = k.kind AND mc.category = k.category
-        AND mc.any_category = 0 AND mc.any_priority = 1
-    LEFT JOIN medians AS ml
-        ON ml.kind = k.kind AND ml.any_category = 1 AND ml.any_priority = 1
+        kind,
+        priority,
+        GROUPING(priority) AS any_priority,
+        COUNT(*) AS n,
+        MEDIAN(elapsed_h) AS hours,
+        MEDIAN(touches) AS touches
+    FROM (
+        SELECT m.kind, m.priority, m.elapsed_h, CAST(m.touches AS DOUBLE) AS touches
+        FROM measured AS m
+        WHERE
+            NOT m.affected
+            AND m.kind IN (SELECT kind FROM chosen WHERE baseline = 'whole_log')
+    ) AS unaffected
+    GROUP BY GROUPING SETS ((kind, priority), (kind))
 ),
 priced AS (
     SELECT
@@ -160,17 +191,14 @@ priced AS (
         END AS base_touches
     FROM measured AS f
     INNER JOIN chosen AS ch ON ch.kind = f.kind AND ch.category = f.category
-    LEFT JOIN medians AS cp
+    LEFT JOIN category_medians AS cp
         ON cp.kind = f.kind AND cp.category = f.category AND cp.priority = f.priority
-        AND cp.any_category = 0 AND cp.any_priority = 0
-    LEFT JOIN medians AS cc
-        ON cc.kind = f.kind AND cc.category = f.category
-        AND cc.any_category = 0 AND cc.any_priority = 1
-    LEFT JOIN medians AS lp
-        ON lp.kind = f.kind AND lp.priority = f.priority
-        AND lp.any_category = 1 AND lp.any_priority = 0
-    LEFT JOIN medians AS ll
-        ON ll.kind = f.kind AND ll.any_category = 1 AND ll.any_priority = 1
+        AND cp.any_priority = 0
+    LEFT JOIN category_medians AS cc
+        ON cc.kind = f.kind AND cc.category = f.category AND cc.any_priority = 1
+    LEFT JOIN log_medians AS lp
+        ON lp.kind = f.kind AND lp.priority = f.priority AND lp.any_priority = 0
+    LEFT JOIN log_medians AS ll ON ll.kind = f.kind AND ll.any_priority = 1
     WHERE f.affected AND f.reported
 )
 SELECT
@@ -191,4 +219,3 @@ SELECT
     p.baseline_cases
 FROM priced AS p
 INNER JOIN category_sizes AS s ON s.category = p.category
-QUALIFY COUNT(*) OVER (PARTITION BY p.kind, p.category) >= $min_cases

@@ -874,16 +874,75 @@ def diagnose(
             _report_import(source, outcome.imported, outcome.rejects)
             result = outcome.diagnosis
         write_reports(result, html=html, json=json_out)
-    s = result.summary
-    out.print(
-        f"{s.cases:,} cases, {s.events:,} events, {s.teams:,} teams; "
-        f"{len(result.findings)} findings"
-    )
-    for i, sentence in enumerate(result.fix_first, 1):
-        out.print(f"{i}. {sentence}", highlight=False, soft_wrap=True)
+    _print_diagnosis(result)
     for path in (html, json_out):
         if path is not None:
             out.print(f"wrote {path}")
+
+
+#: findings listed by `diagnose` on the terminal (the reports have them all)
+CLI_FINDINGS = 10
+
+
+def _print_diagnosis(result: Any) -> None:
+    """Summary, overall KPIs (unavailable ones with their reason), the top findings with
+    their units and baselines, the kinds this log cannot measure, and the fix-first list."""
+    from opsdesk.analytics.findings import BASELINE_LABELS
+    from opsdesk.analytics.kpis import KPI_COLUMNS, lookup
+    from opsdesk.analytics.report.format import fmt_hours, fmt_percent, fmt_value, humanize
+
+    s = result.summary
+    out.print(
+        f"{s.cases:,} cases, {s.events:,} events, {s.teams:,} teams; "
+        f"{len(result.findings)} findings",
+        highlight=False,
+    )
+    overall = lookup(result.kpis, "overall", "all")
+    if overall is not None:
+        kpis = Table(title="KPIs, all cases", title_justify="left")
+        kpis.add_column("KPI")
+        kpis.add_column("value", overflow="fold")
+        for name in KPI_COLUMNS:
+            if name in result.unavailable_kpis:
+                kpis.add_row(humanize(name), f"unavailable: {result.unavailable_kpis[name]}")
+            elif name in overall:
+                kpis.add_row(humanize(name), fmt_value(overall[name], name))
+        out.print(kpis)
+    if result.findings:
+        shown = result.findings[:CLI_FINDINGS]
+        more = ""
+        if len(result.findings) > len(shown):
+            more = f" (top {len(shown)} of {len(result.findings)})"
+        table = Table(
+            title=f"Findings{more}, cost in hours = extra elapsed hours + 0.25 h per extra touch",
+            title_justify="left",
+        )
+        for column in ("#", "kind", "where"):
+            table.add_column(column, justify="right" if column == "#" else "left")
+        for column in ("cases", "share", "extra elapsed h", "extra touches", "cost h"):
+            table.add_column(column, justify="right")
+        table.add_column("priced against")
+        for rank, f in enumerate(shown, 1):
+            table.add_row(
+                str(rank),
+                humanize(f.kind),
+                f.where or f.segment,
+                f"{f.cases:,}",
+                fmt_percent(f.share),
+                fmt_hours(f.extra_hours),
+                fmt_hours(f.extra_touches),
+                fmt_hours(f.cost),
+                BASELINE_LABELS.get(f.baseline, f.baseline),
+            )
+        out.print(table)
+    for kind, reason in result.not_measurable.items():
+        out.print(
+            f"Not measurable on this log: {humanize(kind).lower()}: {reason}.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for i, sentence in enumerate(result.fix_first, 1):
+        out.print(f"{i}. {sentence}", highlight=False, soft_wrap=True)
 
 
 def _load_model(path: Path) -> Any:

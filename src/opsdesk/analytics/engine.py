@@ -29,8 +29,8 @@ from typing import Any, Final
 import duckdb
 import pyarrow as pa
 
-from opsdesk.analytics.findings import build_findings, fix_first
-from opsdesk.analytics.kpis import backlog_tables, kpi_tables
+from opsdesk.analytics.findings import KINDS, build_findings, fix_first, unmeasurable_kinds
+from opsdesk.analytics.kpis import backlog_tables, kpi_tables, unavailable_kpis
 from opsdesk.analytics.results import Diagnosis, Summary
 from opsdesk.analytics.schema import COLUMNS
 from opsdesk.model import OperatingModel
@@ -70,6 +70,7 @@ _PATH_STEPS = pa.schema(
     ]
 )
 _ESCALATION_TEAMS = pa.schema([pa.field("team", pa.string())])
+_KINDS = pa.schema([pa.field("kind", pa.string())])
 
 
 def sql_text(name: str) -> str:
@@ -134,6 +135,13 @@ def model_tables(model: OperatingModel | None) -> tuple[pa.Table, pa.Table]:
     )
     escalation = pa.table({"team": sorted(teams)}, schema=_ESCALATION_TEAMS)
     return path_steps, escalation
+
+
+def measurable_kinds_table(not_measurable: Mapping[str, str]) -> pa.Table:
+    """``measurable_kinds`` for the SQL: the finding kinds to look for on this log (every
+    kind but those :func:`~opsdesk.analytics.findings.unmeasurable_kinds` rules out)."""
+    kinds = [kind for kind in KINDS if kind not in not_measurable]
+    return pa.table({"kind": kinds}, schema=_KINDS)
 
 
 def _attach_source(con: duckdb.DuckDBPyConnection, source: Path | str | pa.Table) -> None:
@@ -212,6 +220,8 @@ def diagnose(
             _run(con, "events", params)
             step()
             (summary_row,) = _rows(con, "summary", params)
+            not_measurable = unmeasurable_kinds(summary_row, has_model=model is not None)
+            con.register("measurable_kinds", measurable_kinds_table(not_measurable))
             step()
             handoffs = [
                 {"from_team": r["from_team"], "to_team": r["to_team"], "count": r["transfers"]}
@@ -224,12 +234,20 @@ def diagnose(
             step()
             _run(con, "case_findings", params)
             step()
-            _run(con, "ownership_gaps", params)
+            # each also checks measurable_kinds; skipping saves the scan of `ev`
+            if "ownership_gap" not in not_measurable:
+                _run(con, "ownership_gaps", params)
             step()
-            _run(con, "pending_agents", params)
+            if "pending_misuse" not in not_measurable:
+                _run(con, "pending_agents", params)
             step()
             con.execute("DROP TABLE ev")
-            kpis = kpi_tables(_rows(con, "kpis", params)) + backlog
+            kpi_rows = _rows(con, "kpis", params)
+            overall = next((r for r in kpi_rows if r["dimension"] == "overall"), None)
+            unavailable = unavailable_kpis(
+                summary_row, sla_cases=int(overall["sla_cases"] or 0) if overall else 0
+            )
+            kpis = kpi_tables(kpi_rows, unavailable) + backlog
             step()
             finding_rows = _rows(con, "findings", params)
             step()
@@ -240,12 +258,15 @@ def diagnose(
         finally:
             con.close()
 
+    categorised = int(summary_row["categories"] or 0) > 0
     findings = build_findings(
         finding_rows,
         example_rows,
         detail_rows,
         kpis,
         repeat_window_days=repeat_window_days,
+        min_cases=min_cases,
+        categorised=categorised,
     )
     summary = Summary(
         source=source_name,
@@ -261,5 +282,7 @@ def diagnose(
         kpis=kpis,
         findings=findings,
         handoffs=handoffs,
-        fix_first=fix_first(findings),
+        fix_first=fix_first(findings, categorised=categorised),
+        unavailable_kpis=unavailable,
+        not_measurable=not_measurable,
     )

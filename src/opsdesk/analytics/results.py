@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,27 @@ class Finding:
     examples: list[str]  # example case ids
     explanation: str  # one plain sentence: what happens and why it costs
     details: dict[str, Any] = field(default_factory=dict)  # kind-specific figures
+    # what the extra hours and touches are measured against (docs/diagnostic.md,
+    # "Baselines"): same_category, whole_log, none, repeat_case, gap_time, median_agent
+    baseline: str = ""
+    baseline_text: str = ""  # the baseline in words, e.g. "against the unaffected ..."
+    where: str = ""  # the segment in words: "category Billing", "all cases", ...
+    hours_unit: str = "extra elapsed hours"  # what extra_hours counts, in words
+    touches_unit: str = "extra touches"  # what extra_touches counts, in words
 
     @property
     def cost(self) -> float:
         """Ranking cost: extra elapsed hours (customer time) plus extra touches valued at
         a quarter of an hour of agent effort each (see docs/diagnostic.md)."""
         return self.extra_hours + 0.25 * self.extra_touches
+
+
+#: What the cost figures of a finding are measured in (the JSON report carries it).
+COST_UNITS: Final = {
+    "extra_hours": "extra elapsed hours against the finding's baseline (see baseline_text)",
+    "extra_touches": "extra touches (events on a case) against the finding's baseline",
+    "cost": "hours: extra_hours + 0.25 hours of agent effort per extra touch",
+}
 
 
 @dataclass(frozen=True)
@@ -58,11 +73,18 @@ class Diagnosis:
     findings: list[Finding]  # ranked by cost, highest first
     handoffs: list[dict[str, Any]]  # {"from_team", "to_team", "count"} for the handoff map
     fix_first: list[str]  # three plain-language recommendations, highest cost first
+    # KPIs this log cannot support -> why (left out of the KPI rows, never 0 or null)
+    unavailable_kpis: dict[str, str] = field(default_factory=dict)
+    # finding kinds that cannot be measured on this log -> why (no findings of them)
+    not_measurable: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report: summary.cases/events/teams, kpis, findings[] (kind, segment,
-        cases, share, extra_hours, extra_touches, examples...), handoffs, fix_first."""
+        where, cases, share, extra_hours, extra_touches, cost, baseline, baseline_text,
+        examples...), units (what the cost figures mean), handoffs, fix_first,
+        unavailable_kpis and not_measurable ({name: reason})."""
         data = asdict(self)
         for finding, raw in zip(self.findings, data["findings"], strict=True):
             raw["cost"] = finding.cost
+        data["units"] = dict(COST_UNITS)
         return data

@@ -237,7 +237,7 @@ def test_examples_are_the_costliest_and_ranking_follows_cost() -> None:
     assert len(d.fix_first) == 3
     assert d.fix_first[0] == (
         "Stop the ping-pong between A and B on PP: 3 cases (50%) bounced back, costing "
-        "70 extra hours; give that category one owner and a transfer checklist."
+        "70 extra elapsed hours; give that category one owner and a transfer checklist."
     )
     assert d.fix_first[1].startswith("Cut the rework on RW: 1 case (25%)")
     assert d.fix_first[2].startswith("Shorten the hand-off chain on CH: 1 case (25%)")

@@ -71,14 +71,56 @@ def test_breakdowns(kpis: Diagnosis) -> None:
     assert lookup(kpis.kpis, "week", "2024-W01")["cases"] == 5
 
 
-def test_no_messages_leaves_first_response_null() -> None:
+def test_kpis_the_log_cannot_support_are_unavailable_not_null() -> None:
     log = Log()
     log.case("n1").solve(5)
-    row = lookup(diagnose(log.table()).kpis, "overall", "all")
-    assert row["first_response_median_h"] is None
-    assert row["sla_attainment"] is None
-    assert row["csat_mean"] is None
-    assert row["resolution_median_h"] == 5.0
+    log.case("n2").status(1, "pending").solve(7)
+    d = diagnose(log.table())
+    row = lookup(d.kpis, "overall", "all")
+    assert row is not None
+    unavailable = {
+        "first_response_median_h",
+        "first_response_p90_h",
+        "sla_attainment",
+        "sla_cases",
+        "csat_mean",
+        "csat_responses",
+        "aht_seconds",
+        "exception_rate",
+    }
+    assert set(d.unavailable_kpis) == unavailable
+    assert "public replies" in d.unavailable_kpis["first_response_median_h"]
+    assert "CSAT" in d.unavailable_kpis["csat_mean"]
+    assert "SLA" in d.unavailable_kpis["sla_cases"]
+    for table in d.kpis:
+        for kpi_row in table.rows:
+            assert unavailable.isdisjoint(kpi_row)
+    assert row["resolution_median_h"] == 6.0
+    assert row["repeat_contact_rate"] == 0.0  # customers are known: measurable, and none
+    data = d.to_json()
+    assert data["unavailable_kpis"]["aht_seconds"] == d.unavailable_kpis["aht_seconds"]
+
+
+def test_a_kpi_the_log_supports_stays_null_where_a_group_has_no_data() -> None:
+    log = Log()
+    log.case("r1", category="Replied").message(2).solve(5)
+    log.case("s1", category="Silent").solve(5)
+    d = diagnose(log.table())
+    assert "first_response_median_h" not in d.unavailable_kpis
+    assert lookup(d.kpis, "category", "Replied")["first_response_median_h"] == 2.0
+    assert lookup(d.kpis, "category", "Silent")["first_response_median_h"] is None
+
+
+def test_without_customer_ids_or_statuses_their_kpis_are_unavailable() -> None:
+    log = Log()
+    log.case("x1", customer=None).message(1).ev(2, "ticket.updated")
+    log.rows = [dict(r, customer=None, status=None) for r in log.rows]
+    d = diagnose(log.table())
+    assert {"repeat_contact_rate", "resolution_median_h", "reopen_rate", "fcr_rate"} <= set(
+        d.unavailable_kpis
+    )
+    assert "no customer ids" in d.unavailable_kpis["repeat_contact_rate"]
+    assert "no statuses" in d.unavailable_kpis["reopen_rate"]
 
 
 def test_backlog_counts_open_cases_at_the_end_of_each_day() -> None:

@@ -60,6 +60,9 @@ def make_diagnosis(
                 "top": [{"value": "team 00 <-> team 01", "cases": 16}],
                 "exception_rate": 0.5,
             },
+            baseline="same_category",
+            baseline_text=f"against the unaffected cases of Category {i} (40 cases)",
+            where=f"category Category {i}",
         )
         for i in range(findings)
     ]

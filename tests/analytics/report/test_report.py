@@ -87,22 +87,26 @@ def test_report_has_every_part(diagnosis: Diagnosis) -> None:
     assert cells[0] == [
         '<a href="#finding-1">1</a>',
         "Ping pong",
-        "category=Category 0",
+        "category Category 0",
         "100",
         "25.0%",
         "1,000",
         "300.0",
         "1,075",
+        "same category",
     ]
     assert cells[1][1:] == [
         "Handoff chain",
-        "category=Category 1",
+        "category Category 1",
         "99",
         "25.0%",
         "500.0",
         "150.0",
         "537.5",
+        "same category",
     ]
+    headers = re.findall(r"<th scope=\"col\"[^>]*>(.*?)</th>", table)
+    assert headers[5:] == ["Extra elapsed hours", "Extra touches", "Cost (h)", "Priced against"]
 
     # charts: cost bars, heatmap, weekly lines, resolution bars, all titled SVG
     svgs = re.findall(r"<svg\b[^>]*>\s*<title id=\"([^\"]+)\">([^<]+)</title>", html)
@@ -124,6 +128,8 @@ def test_report_has_every_part(diagnosis: Diagnosis) -> None:
         section = html[html.index(f'<article class="finding" id="finding-{rank}"') :]
         section = section[: section.index("</article>")]
         assert finding.explanation in section
+        assert f"Priced {finding.baseline_text}." in section
+        assert "extra elapsed hours" in section and "extra touches" in section
         assert "<dt>Median transfers</dt><dd>3</dd>" in section
         assert "<dt>Top</dt><dd>team 00 &lt;-&gt; team 01 (16 cases)</dd>" in section
         assert "<dt>Exception rate</dt><dd>50.0%</dd>" in section

@@ -16,6 +16,7 @@ from typing import Any
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 from markupsafe import Markup
 
+from opsdesk.analytics.findings import BASELINE_LABELS
 from opsdesk.analytics.report import charts
 from opsdesk.analytics.report.format import (
     DASH,
@@ -106,6 +107,8 @@ class FindingView:
     rank: int
     anchor: str
     finding: Finding
+    where: str
+    baseline: str  # short name of what it is priced against
     cost: float
     details: list[tuple[str, str]]
     examples: list[str]
@@ -164,6 +167,8 @@ def _finding_views(findings: list[Finding]) -> list[FindingView]:
                 rank=rank,
                 anchor=f"finding-{rank}",
                 finding=f,
+                where=f.where or f.segment,
+                baseline=BASELINE_LABELS.get(f.baseline, f.baseline or DASH),
                 cost=f.cost,
                 details=details,
                 examples=[str(x) for x in f.examples[:EXAMPLES_SHOWN]],
@@ -177,7 +182,7 @@ def _cost_chart(findings: list[Finding]) -> Markup | None:
     shown = findings[:CHART_FINDINGS]
     if not shown:
         return None
-    labels = [f"{i}. {f.kind}: {f.segment}" for i, f in enumerate(shown, start=1)]
+    labels = [f"{i}. {humanize(f.kind)}: {f.where or f.segment}" for i, f in enumerate(shown, 1)]
     return charts.cost_bars(
         labels,
         [f.cost for f in shown],
@@ -268,6 +273,22 @@ def _kpi_views(kpis: list[KpiTable]) -> list[TableView]:
     return [kpi_view(t) for t in sorted(shown, key=order)]
 
 
+@dataclass(frozen=True)
+class Unsupported:
+    """Names that share one reason: KPIs a log cannot support, or kinds it cannot measure."""
+
+    names: list[str]
+    reason: str
+
+
+def _grouped(reasons: dict[str, str]) -> list[Unsupported]:
+    """``{name: reason}`` as one line per reason, names humanised, first-seen order."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in reasons.items():
+        by_reason.setdefault(reason, []).append(humanize(name))
+    return [Unsupported(names, reason) for reason, names in by_reason.items()]
+
+
 def _period(first: datetime | None, last: datetime | None) -> str:
     if first is None or last is None:
         return DASH
@@ -292,6 +313,8 @@ def render_html(diagnosis: Diagnosis) -> str:
         cost_chart=_cost_chart(diagnosis.findings),
         handoffs=handoff_view(diagnosis.handoffs),
         kpis=_kpi_views(diagnosis.kpis),
+        unavailable_kpis=_grouped(diagnosis.unavailable_kpis),
+        not_measurable=_grouped(diagnosis.not_measurable),
         weekly_chart=_weekly_chart(diagnosis.kpis),
         resolution_chart=_resolution_chart(diagnosis.kpis),
         css=_css(),

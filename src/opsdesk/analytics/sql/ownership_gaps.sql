@@ -1,8 +1,9 @@
 -- Ownership gaps, per team: time between consecutive events of a case that is not
 -- solved, closed or pending and has no owning team, has lost the agent it had, or is
 -- on hold (waiting on an internal party). The gap belongs to the owning team, else the
--- last team that owned the case, else "(no team)". Extra hours = the gap time itself.
--- Parameter: $min_cases.
+-- last team that owned the case, else "(no team)". Extra hours = the gap time itself
+-- (baseline gap_time: no comparison needed, nobody owned the case in that time).
+-- Skipped unless `measurable_kinds` lists ownership_gap. Parameter: $min_cases.
 INSERT INTO finding_cases
 WITH gaps AS (
     SELECT
@@ -47,7 +48,10 @@ SELECT
     s.cases AS segment_cases,
     p.seconds / 3600.0 AS extra_hours,
     0.0 AS extra_touches,
-    p.reason AS detail
+    p.reason AS detail,
+    'gap_time' AS baseline,
+    CAST(NULL AS BIGINT) AS baseline_cases
 FROM per_case AS p
 INNER JOIN team_sizes AS s ON s.team = p.gap_team
+WHERE 'ownership_gap' IN (SELECT kind FROM measurable_kinds)
 QUALIFY COUNT(*) OVER (PARTITION BY p.gap_team) >= $min_cases

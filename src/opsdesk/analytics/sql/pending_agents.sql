@@ -1,7 +1,8 @@
 -- Agents whose share of owned open time spent in pending is more than twice the median
 -- agent's (agents with at least $min_cases cases; outliers need $min_cases cases with
 -- pending time). Extra hours per case = its pending time beyond the median share of its
--- open time under that agent, floored at 0.
+-- open time under that agent, floored at 0 (baseline median_agent). Skipped unless
+-- `measurable_kinds` lists pending_misuse.
 INSERT INTO finding_cases
 WITH spans AS (
     SELECT
@@ -38,7 +39,9 @@ SELECT
     o.cases AS segment_cases,
     GREATEST(s.pending_s - o.median_share * s.open_s, 0.0) / 3600.0 AS extra_hours,
     0.0 AS extra_touches,
-    'pending share above twice the median agent' AS detail
+    'pending share above twice the median agent' AS detail,
+    'median_agent' AS baseline,
+    CAST(NULL AS BIGINT) AS baseline_cases
 FROM spans AS s
 INNER JOIN outliers AS o ON o.agent = s.agent
-WHERE s.pending_s > 0
+WHERE s.pending_s > 0 AND 'pending_misuse' IN (SELECT kind FROM measurable_kinds)

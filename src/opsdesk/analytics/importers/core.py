@@ -18,7 +18,7 @@ from typing import Final
 import duckdb
 import pyarrow.parquet as pq
 
-from opsdesk.analytics.importers import tabular, xes
+from opsdesk.analytics.importers import csvfile, tabular, xes
 from opsdesk.analytics.importers.mapping import (
     PRESETS,
     ColumnMapping,
@@ -50,8 +50,21 @@ class ImportResult:
     rejects_path: Path | None  # None when nothing was rejected and no path was asked for
     out: Path
     seconds: float
-    rows: int = 0  # input rows read (events of an XES log)
+    rows: int = 0  # input rows read (events of an XES log): imported + rejected, always
     reasons: dict[str, int] = field(default_factory=dict)  # reject kind -> rows
+
+    @property
+    def imported_rows(self) -> int:
+        """Input rows imported (each yields one or more events)."""
+        return self.rows - self.rejected
+
+    def accounting(self) -> str:
+        """``'31,000 input rows = 30,999 imported + 1 rejected'``: every row is one or
+        the other (docs/importing.md defines an input row)."""
+        return (
+            f"{self.rows:,} input rows = {self.imported_rows:,} imported + "
+            f"{self.rejected:,} rejected"
+        )
 
 
 def detect_format(source: Path) -> str:
@@ -211,12 +224,16 @@ def _plan(
             path = scratch / "source.csv"
             with gzip.open(source, "rb") as src, path.open("wb") as dst:
                 shutil.copyfileobj(src, dst, _COPY_CHUNK)
-        # store_rejects: a malformed line (wrong number of fields, bad quoting) becomes a
-        # reject with its line number and text instead of failing the whole import
+        # the dialect is fixed (RFC 4180), never sniffed: a sniffer that meets one broken
+        # line can decide the file has no quoting at all and keep every quote in the values
+        header = csvfile.read_header(path)
+        columns = ", ".join(f"{tabular.lit(c)}: 'VARCHAR'" for c in header)
         relation = (
-            f"read_csv({tabular.lit(str(path))}, all_varchar = true, header = true, "
-            "store_rejects = true)"
+            f"read_csv({tabular.lit(str(path))}, header = true, auto_detect = false, "
+            f"delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
+            f"columns = {{{columns}}})"
         )
+        csv_source = tabular.CsvSource(path=path, columns=header, scratch=scratch)
     else:
         path = source
         if source.name.lower().endswith(".gz"):
@@ -225,6 +242,7 @@ def _plan(
             with gzip.open(source, "rb") as src, path.open("wb") as dst:
                 shutil.copyfileobj(src, dst, _COPY_CHUNK)
         relation = f"read_parquet({tabular.lit(str(path))})"
+        csv_source = None
     return tabular.Plan(
         relation=relation,
         mapping=mapping,
@@ -233,4 +251,5 @@ def _plan(
         tz=tz,
         null_value=null_value,
         attr_kinds=attr_kinds,
+        csv=csv_source,
     )

@@ -25,7 +25,7 @@ import itertools
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -33,6 +33,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from opsdesk.analytics.importers import csvfile
 from opsdesk.analytics.importers.mapping import (
     FLAGS,
     PLAIN_FIELDS,
@@ -82,15 +83,31 @@ class Plan:
     null_value: str | None = None
     attr_kinds: Mapping[str, AttrKind] = field(default_factory=dict)
     attrs_json_column: str | None = None  # a column already holding the attrs JSON (XES)
+    csv: CsvSource | None = None  # set when ``relation`` is DuckDB's fast CSV read
+
+
+@dataclass(frozen=True)
+class CsvSource:
+    """A CSV file read by DuckDB's fast path, and what the careful path needs instead
+    (see :mod:`opsdesk.analytics.importers.csvfile`)."""
+
+    path: Path  # the plain CSV (a gzipped one was decompressed into scratch space)
+    columns: list[str]  # the header's column names
+    scratch: Path
+    lines: int | None = None  # physical lines after the header, when already counted
 
 
 @dataclass(frozen=True)
 class Outcome:
     cases: int
     events: int
-    rows: int
+    rows: int  # input rows: imported + rejected, always
     rejected: int
     reasons: dict[str, int]
+
+    @property
+    def imported(self) -> int:
+        return self.rows - self.rejected
 
 
 def _field(plan: Plan, col: str, trim: bool = False) -> str:
@@ -268,32 +285,57 @@ def _write_rejects(
     con.execute("DROP TABLE original")
 
 
-def _malformed_lines(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str]]:
-    """(line number, error, raw text) of the CSV lines DuckDB could not split into the
-    header's fields (read_csv's store_rejects); empty for other formats."""
-    try:
-        rows = con.execute(
-            "SELECT line, ANY_VALUE(error_message), ANY_VALUE(csv_line) FROM reject_errors "
-            "GROUP BY line ORDER BY line"
-        ).fetchall()
-    except duckdb.CatalogException:
-        return []
-    return [(int(line), str(message), str(text)) for line, message, text in rows]
-
-
-def _append_malformed(
-    path: Path, columns: list[str], malformed: list[tuple[int, str, str]]
-) -> None:
+def _append_malformed(path: Path, columns: list[str], malformed: list[csvfile.Malformed]) -> None:
     """Add malformed lines to the rejects file: their fields cannot be told apart, so
-    the reason carries the line number, the parser's complaint and the raw line."""
+    the reason carries the line number, the problem and the raw line."""
     if not malformed:
         return
     import csv
 
     with path.open("a", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        for line, message, text in malformed:
-            writer.writerow([""] * len(columns) + [f"malformed line {line}: {message}: {text}"])
+        for bad in malformed:
+            writer.writerow(
+                [""] * len(columns) + [f"malformed line {bad.line}: {bad.problem}: {bad.text}"]
+            )
+
+
+def _read(
+    con: duckdb.DuckDBPyConnection, plan: Plan, source: Path, progress: Progress
+) -> tuple[Plan, list[csvfile.Malformed]]:
+    """Load ``parsed`` from the source; a CSV by the fast path when it can be trusted,
+    else by the careful one. Returns the plan actually read and the malformed lines."""
+    if plan.csv is None:
+        _load_or_refuse(con, plan, source)
+        return plan, []
+    try:
+        _load(con, plan)
+        lines = plan.csv.lines
+        scan = csvfile.scan(plan.csv.path) if lines is None else None
+        if scan is not None:
+            lines = None if scan.lone_cr else scan.lines
+        read = con.execute("SELECT count(*) FROM parsed").fetchone()[0]  # type: ignore[index]
+        if read == lines:
+            return plan, []  # one record per physical line: nothing merged, nothing lost
+    except duckdb.Error:
+        pass  # a malformed line: the careful path says which and why
+    con.execute("DROP TABLE IF EXISTS parsed")
+    progress(f"reading {source.name} record by record")
+    records = plan.csv.scratch / "records.parquet"
+    _, malformed = csvfile.split(plan.csv.path, plan.csv.columns, records)
+    careful = replace(plan, relation=f"read_parquet({lit(str(records))})", csv=None)
+    _load_or_refuse(con, careful, source)
+    return careful, malformed
+
+
+def _load_or_refuse(con: duckdb.DuckDBPyConnection, plan: Plan, source: Path) -> None:
+    try:
+        _load(con, plan)
+    except duckdb.Error as exc:
+        raise ImportRefused(
+            f"could not read {source}: {exc}; check the file is well-formed and that "
+            f"--time-format is a strptime format"
+        ) from exc
 
 
 def _derive(con: duckdb.DuckDBPyConnection) -> None:
@@ -408,15 +450,8 @@ def run(
     or ``rejects_always``."""
     columns = check_columns(con, plan, source)
     progress(f"reading {source.name}")
-    try:
-        _load(con, plan)
-    except duckdb.Error as exc:
-        raise ImportRefused(
-            f"could not read {source}: {exc}; check the file is well-formed and that "
-            f"--time-format is a strptime format"
-        ) from exc
+    plan, malformed = _read(con, plan, source, progress)
     rows = con.execute("SELECT count(*) FROM parsed").fetchone()[0]  # type: ignore[index]
-    malformed = _malformed_lines(con)
     rows += len(malformed)
     reasons = dict(
         con.execute(
@@ -430,13 +465,18 @@ def run(
     if max_rejects is not None and rejected > max_rejects:
         raise ImportRefused(
             f"{rejected} of {rows} rows rejected, more than --max-rejects {max_rejects} "
-            f"({_summary(con, reasons)}); nothing was written. Fix the mapping, "
+            f"({_summary(con, reasons, malformed)}); nothing was written. Fix the mapping, "
             f"--time-format or --status-map, or raise --max-rejects"
         )
     if rows and rejected == rows:
+        hint = (
+            "Check the file is comma-separated UTF-8 text with a header line"
+            if len(malformed) == rows
+            else "Check --case, --time, --time-format and --status-map"
+        )
         raise ImportRefused(
-            f"all {rows} rows rejected ({_summary(con, reasons)}); nothing was written. "
-            f"Check --case, --time, --time-format and --status-map"
+            f"all {rows} rows rejected ({_summary(con, reasons, malformed)}); nothing was "
+            f"written. {hint}"
         )
     if rejected or rejects_always:
         progress(f"writing {rejected} rejects")
@@ -533,15 +573,16 @@ class _ParquetSink:
             raise self._error
 
 
-def _summary(con: duckdb.DuckDBPyConnection, reasons: dict[str, int]) -> str:
+def _summary(
+    con: duckdb.DuckDBPyConnection, reasons: dict[str, int], malformed: list[csvfile.Malformed]
+) -> str:
     """'12 bad time, e.g. <first reason>; ...' for an error message."""
     parts = []
     for kind, n in reasons.items():
         example = con.execute(
             "SELECT reason FROM parsed WHERE reason_kind = ? ORDER BY rn LIMIT 1", [kind]
         ).fetchone()
-        if example is None and kind == "malformed line":
-            first = _malformed_lines(con)[:1]
-            example = (f"line {first[0][0]}: {first[0][1]}",) if first else None
+        if example is None and kind == "malformed line" and malformed:
+            example = (f"line {malformed[0].line}: {malformed[0].problem}",)
         parts.append(f"{n} {kind}" + (f", e.g. {example[0]}" if example else ""))
     return "; ".join(parts)

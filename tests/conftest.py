@@ -132,3 +132,17 @@ def model_db(db: Database) -> Database:
     with UnitOfWork(db) as uow:
         apply_model_file(uow, example_model_path(), author="tests")
     return db
+
+
+#: The shared real data (../shared/data/ from the project root; see its README).
+DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def require_data(path: Path) -> Path:
+    """``path`` when the data file is there; else skip, naming the file, or fail when
+    OPSDESK_REQUIRE_DATA=1 (CI, where the data must be present)."""
+    if path.is_file():
+        return path
+    if os.environ.get("OPSDESK_REQUIRE_DATA") == "1":
+        pytest.fail(f"{path} is required (OPSDESK_REQUIRE_DATA=1) but not found")
+    pytest.skip(f"{path} not available")

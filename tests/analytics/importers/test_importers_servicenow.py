@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from tests.conftest import DATA_DIR, require_data
 
 from opsdesk.analytics.importers import ImportResult, import_log
 from opsdesk.analytics.schema import CASE_EVENTS, STATUSES
 
-DATA = (
-    Path(__file__).resolve().parents[3].parent / "shared/data/servicenow_incident_event_log.csv.gz"
-)
-
-pytestmark = pytest.mark.skipif(not DATA.is_file(), reason=f"{DATA} not available")
+DATA = DATA_DIR / "servicenow_incident_event_log.csv.gz"
 
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> ImportResult:
     out = tmp_path_factory.mktemp("servicenow") / "events.parquet"
-    return import_log(DATA, out, preset="servicenow")
+    return import_log(require_data(DATA), out, preset="servicenow")
 
 
 def q(result: ImportResult, sql: str) -> list[tuple[object, ...]]:

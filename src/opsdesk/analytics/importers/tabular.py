@@ -33,7 +33,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from opsdesk.analytics.importers import csvfile
+from opsdesk.analytics.importers import csvfile, statusmap
 from opsdesk.analytics.importers.mapping import (
     FLAGS,
     PLAIN_FIELDS,
@@ -84,6 +84,9 @@ class Plan:
     attr_kinds: Mapping[str, AttrKind] = field(default_factory=dict)
     attrs_json_column: str | None = None  # a column already holding the attrs JSON (XES)
     csv: CsvSource | None = None  # set when ``relation`` is DuckDB's fast CSV read
+    # the user's own status map (normalised) and its file, for the draft of a new one
+    status_map_given: Mapping[str, str | None] = field(default_factory=dict)
+    status_map_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -104,10 +107,9 @@ class Outcome:
     rows: int  # input rows: imported + rejected, always
     rejected: int
     reasons: dict[str, int]
-
-    @property
-    def imported(self) -> int:
-        return self.rows - self.rejected
+    table: pa.Table | None = None  # the events, when they were not written to a file
+    unmapped: dict[str, int] = field(default_factory=dict)  # unmapped status -> rows
+    status_map_draft: Path | None = None  # a status map to edit, written beside the source
 
 
 def _field(plan: Plan, col: str, trim: bool = False) -> str:
@@ -223,6 +225,8 @@ def _load(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     con.execute(f"""
         CREATE TABLE parsed AS
         SELECT rn, case_id, ts, status, {", ".join(PLAIN_FIELDS)}, made_sla, attrs,
+            CASE WHEN status_src IS NOT NULL AND NOT status_known THEN status_src END
+                AS unmapped_status,
             CASE
                 WHEN case_id IS NULL THEN 'missing case id (column ' || {case_col} || ')'
                 WHEN time_src IS NULL THEN 'missing time (column ' || {time_col} || ')'
@@ -440,14 +444,15 @@ def run(
     con: duckdb.DuckDBPyConnection,
     plan: Plan,
     source: Path,
-    out_tmp: Path,
+    out_tmp: Path | None,
     rejects_tmp: Path,
     rejects_always: bool,
     max_rejects: int | None,
     progress: Progress,
 ) -> Outcome:
-    """Parse, reject, type and write ``out_tmp``; ``rejects_tmp`` when there are rejects
-    or ``rejects_always``."""
+    """Parse, reject, type and write ``out_tmp`` (sorted by case, time, seq) or, when it
+    is None, return the events as an Arrow table in no particular order; write
+    ``rejects_tmp`` when there are rejects or ``rejects_always``."""
     columns = check_columns(con, plan, source)
     progress(f"reading {source.name}")
     plan, malformed = _read(con, plan, source, progress)
@@ -462,11 +467,24 @@ def run(
     if malformed:
         reasons["malformed line"] = len(malformed)
     rejected = sum(reasons.values())
+    unmapped: dict[str, int] = {}
+    draft = None
+    if "unmapped status" in reasons:
+        unmapped = dict(
+            con.execute(
+                "SELECT unmapped_status, count(*) FROM parsed "
+                "WHERE unmapped_status IS NOT NULL GROUP BY 1"
+            ).fetchall()
+        )
+        draft = statusmap.write_draft(
+            source, unmapped, plan.status_map_given, plan.status_map_path
+        )
     if max_rejects is not None and rejected > max_rejects:
         raise ImportRefused(
             f"{rejected} of {rows} rows rejected, more than --max-rejects {max_rejects} "
             f"({_summary(con, reasons, malformed)}); nothing was written. Fix the mapping, "
             f"--time-format or --status-map, or raise --max-rejects"
+            + _unmapped_note(unmapped, draft)
         )
     if rows and rejected == rows:
         hint = (
@@ -476,7 +494,7 @@ def run(
         )
         raise ImportRefused(
             f"all {rows} rows rejected ({_summary(con, reasons, malformed)}); nothing was "
-            f"written. {hint}"
+            f"written. {hint}" + _unmapped_note(unmapped, draft)
         )
     if rejected or rejects_always:
         progress(f"writing {rejected} rejects")
@@ -484,10 +502,36 @@ def run(
         _append_malformed(rejects_tmp, columns, malformed)
     progress("typing events")
     _derive(con)
-    progress("writing parquet")
-    _write_parquet(con, plan, out_tmp)
+    table = None
+    if out_tmp is None:
+        # the whole log at once, unsorted: the diagnostic orders each case itself
+        table = con.sql(_events_sql(plan, "TRUE", "TRUE", ordered=False)).to_arrow_table()
+        table = table.cast(CASE_EVENTS)
+    else:
+        progress("writing parquet")
+        _write_parquet(con, plan, out_tmp)
     cases, events = con.execute("SELECT count(DISTINCT case_id), count(*) FROM typed").fetchone()  # type: ignore[misc]
-    return Outcome(cases=cases, events=events, rows=rows, rejected=rejected, reasons=reasons)
+    return Outcome(
+        cases=cases,
+        events=events,
+        rows=rows,
+        rejected=rejected,
+        reasons=reasons,
+        table=table,
+        unmapped=unmapped,
+        status_map_draft=draft,
+    )
+
+
+def _unmapped_note(unmapped: Mapping[str, int], draft: Path | None) -> str:
+    """What to do about unmapped statuses, for an error message ('' without any)."""
+    if not unmapped or draft is None:
+        return ""
+    return (
+        f". Statuses not in the status map: {statusmap.describe(unmapped)}. A status map "
+        f"to edit is in {draft}: check the guesses, replace each TODO, then pass "
+        f"--status-map {draft}"
+    )
 
 
 def _write_parquet(con: duckdb.DuckDBPyConnection, plan: Plan, path: Path) -> None:
@@ -507,33 +551,41 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, plan: Plan, path: Path) -> No
                 bounds += [f"{alias}.case_id < {lit(high)}"] if high is not None else []
                 return " AND ".join(bounds) or "TRUE"
 
-            reader = con.sql(f"""
-                SELECT
-                    p.case_id,
-                    t.seq,
-                    p.ts AS "at",
-                    {_TYPE_SQL} AS type,
-                    p.activity, p.team, p.agent,
-                    -- each split event carries the state after itself, not after the row
-                    CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status ELSE p.status END
-                        AS status,
-                    p.customer, p.channel, p.category,
-                    CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
-                        ELSE p.priority END AS priority,
-                    'importer' AS actor_kind,
-                    NULL AS visibility,
-                    p.made_sla,
-                    NULL AS csat,
-                    NULL AS handle_seconds,
-                    NULL AS exception_type,
-                    {_attrs_json(plan, "p.attrs")} AS attrs
-                FROM (SELECT * FROM typed AS t WHERE {within("t")}) AS t
-                INNER JOIN (SELECT * FROM parsed AS p WHERE {within("p")}) AS p
-                    ON p.rn = t.rn
-                ORDER BY p.case_id, p.ts, t.seq
-            """).to_arrow_reader(_BATCH_ROWS)
+            reader = con.sql(
+                _events_sql(plan, within("t"), within("p"), ordered=True)
+            ).to_arrow_reader(_BATCH_ROWS)
             for batch in reader:
                 sink.put(batch)
+
+
+def _events_sql(plan: Plan, where_typed: str, where_parsed: str, *, ordered: bool) -> str:
+    """The CASE_EVENTS rows of the typed events matching the two conditions."""
+    order = "ORDER BY p.case_id, p.ts, t.seq" if ordered else ""
+    return f"""
+        SELECT
+            p.case_id,
+            t.seq,
+            p.ts AS "at",
+            {_TYPE_SQL} AS type,
+            p.activity, p.team, p.agent,
+            -- each split event carries the state after itself, not after the row
+            CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status ELSE p.status END
+                AS status,
+            p.customer, p.channel, p.category,
+            CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
+                ELSE p.priority END AS priority,
+            'importer' AS actor_kind,
+            NULL AS visibility,
+            p.made_sla,
+            NULL AS csat,
+            NULL AS handle_seconds,
+            NULL AS exception_type,
+            {_attrs_json(plan, "p.attrs")} AS attrs
+        FROM (SELECT * FROM typed AS t WHERE {where_typed}) AS t
+        INNER JOIN (SELECT * FROM parsed AS p WHERE {where_parsed}) AS p
+            ON p.rn = t.rn
+        {order}
+    """
 
 
 class _ParquetSink:

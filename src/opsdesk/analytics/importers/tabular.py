@@ -342,17 +342,15 @@ def _load_or_refuse(con: duckdb.DuckDBPyConnection, plan: Plan, source: Path) ->
         ) from exc
 
 
-def _derive(con: duckdb.DuckDBPyConnection) -> None:
-    """Type every accepted row against the previous row of its case (see docs/importing.md)
-    into ``typed``: one row per output event (``rn``, ``stage``), with ``seq``.
-
-    The window sorts the accepted rows by case and time carrying only the keys and the
-    four state columns compared; the wide columns stay in ``parsed``.
-    """
-    con.execute("""
-        CREATE TABLE typed_rows AS
+def _changes_sql(payload: str) -> str:
+    """Each accepted row of ``parsed`` compared with the previous row of its case: its
+    changes (``ch_*``), the last known status and priority before it (``p_*``) and the
+    stage numbers of the events it yields (``stages``), with the ``payload`` columns
+    (``", col, col"``) carried along. The one statement of the typing rules
+    (docs/importing.md, "How event types are derived")."""
+    return f"""
         WITH w AS (
-            SELECT rn, case_id, ts, team, agent, status, priority,
+            SELECT rn, case_id, ts, team, agent, status, priority{payload},
                 row_number() OVER c AS k,
                 lag(team) OVER c AS p_team,
                 lag(agent) OVER c AS p_agent,
@@ -374,7 +372,7 @@ def _derive(con: duckdb.DuckDBPyConnection) -> None:
                 k > 1 AND status IS NOT NULL AND status IS DISTINCT FROM p_status AS ch_status
             FROM w
         )
-        SELECT rn, case_id, ts, ch_status, p_status, ch_priority, p_priority,
+        SELECT *,
             -- stage numbers of the row's changes: their order is the order of its events
             CASE
                 WHEN k = 1 THEN [-1]
@@ -387,7 +385,54 @@ def _derive(con: duckdb.DuckDBPyConnection) -> None:
                 ], lambda s: s IS NOT NULL)
             END AS stages
         FROM f
-    """)
+    """
+
+
+def _events_in_memory(con: duckdb.DuckDBPyConnection, plan: Plan) -> pa.Table:
+    """The events as one Arrow table, typed and written in one pass over ``parsed``.
+
+    For a log that fits in memory the window carries the wide columns along instead of
+    joining them back, and ``seq`` is ``8 x input row + stage``: increasing in input
+    order (ties at one instant keep it) but not dense, which only the Parquet file
+    promises.
+    """
+    payload = f", {', '.join(c for c in PLAIN_FIELDS if c not in ('team', 'agent', 'priority'))}"
+    payload += ", made_sla, attrs"
+    sql = f"""
+        SELECT
+            t.case_id,
+            CAST(t.rn * 8 + t.stage + 2 AS BIGINT) AS seq,
+            t.ts AS "at",
+            {_TYPE_SQL} AS type,
+            t.activity, t.team, t.agent,
+            CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status ELSE t.status END
+                AS status,
+            t.customer, t.channel, t.category,
+            CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
+                ELSE t.priority END AS priority,
+            'importer' AS actor_kind,
+            NULL AS visibility,
+            t.made_sla,
+            NULL AS csat,
+            NULL AS handle_seconds,
+            NULL AS exception_type,
+            {_attrs_json(plan, "t.attrs")} AS attrs
+        FROM (SELECT *, unnest(stages) AS stage FROM ({_changes_sql(payload)})) AS t
+    """
+    return con.sql(sql).to_arrow_table().cast(CASE_EVENTS)
+
+
+def _derive(con: duckdb.DuckDBPyConnection) -> None:
+    """Type every accepted row against the previous row of its case (see docs/importing.md)
+    into ``typed``: one row per output event (``rn``, ``stage``), with ``seq``.
+
+    The window sorts the accepted rows by case and time carrying only the keys and the
+    four state columns compared; the wide columns stay in ``parsed``.
+    """
+    con.execute(
+        "CREATE TABLE typed_rows AS SELECT rn, case_id, ts, ch_status, p_status, ch_priority, "
+        f"p_priority, stages FROM ({_changes_sql('')})"
+    )
     # seq numbers the events by (input row, stage) from 1 without sorting them all at
     # once: each block of input rows is ordered on its own and starts after the events
     # of the blocks before it
@@ -501,16 +546,21 @@ def run(
         _write_rejects(con, plan, columns, rejects_tmp)
         _append_malformed(rejects_tmp, columns, malformed)
     progress("typing events")
-    _derive(con)
     table = None
     if out_tmp is None:
         # the whole log at once, unsorted: the diagnostic orders each case itself
-        table = con.sql(_events_sql(plan, "TRUE", "TRUE", ordered=False)).to_arrow_table()
-        table = table.cast(CASE_EVENTS)
+        table = _events_in_memory(con, plan)
+        events = table.num_rows
+        cases = con.execute(
+            "SELECT count(DISTINCT case_id) FROM parsed WHERE reason IS NULL"
+        ).fetchone()[0]  # type: ignore[index]
     else:
+        _derive(con)
         progress("writing parquet")
         _write_parquet(con, plan, out_tmp)
-    cases, events = con.execute("SELECT count(DISTINCT case_id), count(*) FROM typed").fetchone()  # type: ignore[misc]
+        cases, events = con.execute(
+            "SELECT count(DISTINCT case_id), count(*) FROM typed"
+        ).fetchone()  # type: ignore[misc]
     return Outcome(
         cases=cases,
         events=events,
@@ -552,15 +602,15 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, plan: Plan, path: Path) -> No
                 return " AND ".join(bounds) or "TRUE"
 
             reader = con.sql(
-                _events_sql(plan, within("t"), within("p"), ordered=True)
+                _events_sql(plan, within("t"), within("p"))
             ).to_arrow_reader(_BATCH_ROWS)
             for batch in reader:
                 sink.put(batch)
 
 
-def _events_sql(plan: Plan, where_typed: str, where_parsed: str, *, ordered: bool) -> str:
-    """The CASE_EVENTS rows of the typed events matching the two conditions."""
-    order = "ORDER BY p.case_id, p.ts, t.seq" if ordered else ""
+def _events_sql(plan: Plan, where_typed: str, where_parsed: str) -> str:
+    """The CASE_EVENTS rows of the typed events in one range of case ids, sorted."""
+    order = "ORDER BY p.case_id, p.ts, t.seq"
     return f"""
         SELECT
             p.case_id,

@@ -330,15 +330,8 @@ def _plan(
             path = scratch / "source.csv"
             with gzip.open(source, "rb") as src, path.open("wb") as dst:
                 shutil.copyfileobj(src, dst, _COPY_CHUNK)
-        # the dialect is fixed (RFC 4180), never sniffed: a sniffer that meets one broken
-        # line can decide the file has no quoting at all and keep every quote in the values
         header = csvfile.read_header(path)
-        columns = ", ".join(f"{tabular.lit(c)}: 'VARCHAR'" for c in header)
-        relation = (
-            f"read_csv({tabular.lit(str(path))}, header = true, auto_detect = false, "
-            f"delim = ',', quote = '\"', escape = '\"', strict_mode = true, "
-            f"columns = {{{columns}}})"
-        )
+        relation = tabular.csv_relation(path, header)
         csv_source = tabular.CsvSource(path=path, columns=header, scratch=scratch)
     else:
         path = source

@@ -18,8 +18,9 @@ Two ways to read, one result:
   was merged or dropped;
 - **careful**: otherwise (any reader error, a mismatch of the counts, quoted values that
   span lines) the file is split by Python's ``csv`` module, line by line with the
-  resynchronisation above, into a scratch Parquet file of the good records plus the list
-  of malformed lines with the line where each began.
+  resynchronisation above, into a clean scratch CSV of the good records (read by
+  DuckDB, which must then return exactly that many) plus the list of malformed lines
+  with the line where each began.
 """
 
 from __future__ import annotations
@@ -33,15 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from opsdesk.analytics.importers.mapping import ImportRefused
 
 _CHUNK: Final = 1 << 22  # bytes per read while counting lines
 #: a quoted value still open after this many bytes is taken for an unclosed quote
 MAX_RECORD_BYTES: Final = 1 << 20
-_BATCH: Final = 100_000  # records per Parquet row group in the careful split
 _SURROGATE: Final = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8
 
 
@@ -164,9 +161,9 @@ def _shown(text: str) -> str:
 
 
 def split(path: Path, columns: list[str], out: Path) -> tuple[int, list[Malformed]]:
-    """Split ``path`` record by record (see the module docstring) into ``out``, a Parquet
-    file with one text column per header column, in input order; return (records
-    written, malformed lines).
+    """Split ``path`` record by record (see the module docstring) into ``out``, a clean
+    CSV (the header, then each good record, quoted where needed, UTF-8) in input order;
+    return (records written, malformed lines).
 
     Python's csv module does the RFC 4180 splitting; resynchronising after a broken
     quote (give the lines back, resume on the next line) is done here because no CSV
@@ -176,13 +173,13 @@ def split(path: Path, columns: list[str], out: Path) -> tuple[int, list[Malforme
     # a quoted value may grow to MAX_RECORD_BYTES before it counts as unclosed (the
     # module's own limit is 128 KiB); the limit is process-wide, so it is only raised
     csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_BYTES))
-    schema = pa.schema([pa.field(c, pa.string()) for c in columns])
     malformed: list[Malformed] = []
-    batch: list[list[str]] = []
     written = 0
     lines = _Lines(path)
     reader = csv.reader(lines, strict=True)
-    writer = pq.ParquetWriter(out, schema, compression="zstd")
+    sink = out.open("w", encoding="utf-8", newline="")
+    writer = csv.writer(sink, lineterminator="\n")
+    writer.writerow(columns)
     try:
         lines.start_record()
         next(reader, None)  # the header, already read by read_header
@@ -207,7 +204,8 @@ def split(path: Path, columns: list[str], out: Path) -> tuple[int, list[Malforme
             if record is not None:
                 if not record:
                     continue  # a blank line is no record
-                joined = "".join(text for _, text in lines.taken)
+                taken = lines.taken
+                joined = taken[0][1] if len(taken) == 1 else "".join(t for _, t in taken)
                 if len(record) != width and len(lines.taken) > 1:
                     problem = (
                         f"a quoted value opened on this line runs on to line "
@@ -219,21 +217,15 @@ def split(path: Path, columns: list[str], out: Path) -> tuple[int, list[Malforme
                 elif len(record) != width:
                     problem = f"{len(record)} fields where the header has {width}"
             if problem is None and record is not None:
-                batch.append(record)
-                if len(batch) >= _BATCH:
-                    writer.write_table(_table(batch, schema))
-                    written += len(batch)
-                    batch = []
+                writer.writerow(record)
+                written += 1
                 continue
             first_line, first_text = lines.taken[0]
             malformed.append(Malformed(first_line, str(problem), _shown(first_text)))
             if resync:
                 lines.give_back_after_first()
-        if batch:
-            writer.write_table(_table(batch, schema))
-            written += len(batch)
     finally:
-        writer.close()
+        sink.close()
         lines.close()
     return written, malformed
 
@@ -253,6 +245,3 @@ def _quote_problem(taken: list[tuple[int, str]], error: str) -> str:
         )
     return f"bad quoting ({error})"
 
-
-def _table(rows: list[list[str]], schema: pa.Schema) -> pa.Table:
-    return pa.table([pa.array(col, pa.string()) for col in zip(*rows, strict=True)], schema=schema)

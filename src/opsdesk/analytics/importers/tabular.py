@@ -97,7 +97,6 @@ class CsvSource:
     path: Path  # the plain CSV (a gzipped one was decompressed into scratch space)
     columns: list[str]  # the header's column names
     scratch: Path
-    lines: int | None = None  # physical lines after the header, when already counted
 
 
 @dataclass(frozen=True)
@@ -314,12 +313,9 @@ def _read(
         return plan, []
     try:
         _load(con, plan)
-        lines = plan.csv.lines
-        scan = csvfile.scan(plan.csv.path) if lines is None else None
-        if scan is not None:
-            lines = None if scan.lone_cr else scan.lines
+        scan = csvfile.scan(plan.csv.path)
         read = con.execute("SELECT count(*) FROM parsed").fetchone()[0]  # type: ignore[index]
-        if read == lines:
+        if read == scan.lines and not scan.lone_cr:
             return plan, []  # one record per physical line: nothing merged, nothing lost
     except duckdb.Error:
         pass  # a malformed line: the careful path says which and why

@@ -59,15 +59,20 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def require_data(path: Path) -> Path:
+    """``path`` when the file is there; else skip, naming it, or fail under
+    OPSDESK_REQUIRE_DATA=1 (CI, where the shared data must be present)."""
+    if path.is_file():
+        return path
+    message = f"{path} is missing (the shared real data, see its README.md)"
+    if os.environ.get("OPSDESK_REQUIRE_DATA") == "1":
+        pytest.fail(f"{message}; OPSDESK_REQUIRE_DATA=1 requires it", pytrace=False)
+    pytest.skip(message)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     for mark in item.iter_markers("data"):
-        path = shared_data(mark.args[0])
-        if path.is_file():
-            continue
-        message = f"{path} is missing (the shared real data, see its README.md)"
-        if os.environ.get("OPSDESK_REQUIRE_DATA") == "1":
-            pytest.fail(f"{message}; OPSDESK_REQUIRE_DATA=1 requires it", pytrace=False)
-        pytest.skip(message)
+        require_data(shared_data(mark.args[0]))
 
 
 PG_ADMIN_URL = os.environ.get(
@@ -181,3 +186,7 @@ def model_db(db: Database) -> Database:
     with UnitOfWork(db) as uow:
         apply_model_file(uow, example_model_path(), author="tests")
     return db
+
+
+#: The shared real data (../shared/data/ from the project root; see its README).
+

@@ -719,18 +719,17 @@ def _import_options(
     status_map: Path | None,
     max_rejects: int | None,
 ) -> dict[str, Any]:
-    """The keyword arguments of import_log from the shared import flags."""
-    from opsdesk.analytics.importers import ColumnMapping, parse_attr_specs
+    """The keyword arguments of import_log from the shared import flags (the importer
+    merges single mapping flags over a preset's mapping)."""
+    from opsdesk.analytics.importers import parse_attr_specs
 
-    mapping = None
-    if columns["case"] is not None or columns["time"] is not None:
-        if columns["case"] is None or columns["time"] is None:
-            fail("a generic import needs both --case COLUMN and --time COLUMN (or --preset)")
-        with errors():
-            mapping = ColumnMapping(**columns, attrs=parse_attr_specs(attr or []))  # type: ignore[arg-type]
+    with errors():
+        attrs = parse_attr_specs(attr or [])
+    given = {name: column for name, column in columns.items() if column is not None}
     return {
         "preset": preset,
-        "mapping": mapping,
+        "columns": given or None,
+        "attrs": attrs or None,
         "status_map": status_map,
         "time_format": time_format,
         "tz": tz,
@@ -739,10 +738,22 @@ def _import_options(
 
 
 def _report_import(source: Path, result: Any, rejects: Path | None) -> None:
-    line = f"imported {result.events:,} events of {result.cases:,} cases from {source}"
+    line = (
+        f"{source}: {result.accounting()}; {result.events:,} events of {result.cases:,} cases"
+    )
     if result.rejected:
-        line += f"; {result.rejected:,} rows rejected (see {rejects})"
+        line += f"; rejected rows and why: {rejects}"
     err.print(line, highlight=False, soft_wrap=True)
+    if result.status_map_draft is not None:
+        from opsdesk.analytics.importers.statusmap import describe
+
+        err.print(
+            f"statuses not in the status map: {describe(result.unmapped)}; a status map to "
+            f"edit is in {result.status_map_draft}: check the guesses, replace each TODO, "
+            f"then pass --status-map {result.status_map_draft}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command(
@@ -834,11 +845,15 @@ def diagnose(
     rejects: RejectsOption = None,
     max_rejects: MaxRejectsOption = None,
 ) -> None:
-    """Rank where operations force improvisation: KPIs and friction findings, as HTML/JSON."""
+    """Rank where operations force improvisation: KPIs and friction findings, as HTML/JSON.
+
+    Reads the opsdesk database, a case-event Parquet file written by `opsdesk import` as
+    it is, or any other event log, imported on the way with the import flags.
+    """
     from opsdesk.analytics import service
-    from opsdesk.analytics.report import write_reports
 
     columns = {k: v for k, v in locals().items() if k in MAPPED_COLUMNS}
+    timing = None
     operating_model = _load_model(model) if model is not None else None
     with errors(), progress_bar() as bar:
         task = bar.add_task("diagnosing", total=None)
@@ -871,9 +886,18 @@ def diagnose(
                 import_progress=lambda stage: bar.update(task, description=stage),
                 **options,
             )
-            _report_import(source, outcome.imported, outcome.rejects)
+            if outcome.imported is not None:
+                _report_import(source, outcome.imported, outcome.rejects)
             result = outcome.diagnosis
-        write_reports(result, html=html, json=json_out)
+            done = "diagnosed" if outcome.imported is None else "imported and diagnosed"
+            timing = f"{source.name}: {done} in {outcome.seconds:.2f} s"
+        if html is not None or json_out is not None:
+            # the report module pulls in matplotlib: only when a report is asked for
+            from opsdesk.analytics.report import write_reports
+
+            write_reports(result, html=html, json=json_out)
+    if timing is not None:
+        err.print(timing, highlight=False)
     _print_diagnosis(result)
     for path in (html, json_out):
         if path is not None:
@@ -889,6 +913,8 @@ def _print_diagnosis(result: Any) -> None:
     their units and baselines, the kinds this log cannot measure, and the fix-first list."""
     from opsdesk.analytics.findings import BASELINE_LABELS
     from opsdesk.analytics.kpis import KPI_COLUMNS, lookup
+    from rich.table import Table
+
     from opsdesk.analytics.report.format import fmt_hours, fmt_percent, fmt_value, humanize
 
     s = result.summary

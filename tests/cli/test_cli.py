@@ -203,7 +203,7 @@ def test_diagnose_a_file_keeps_its_rejects(tmp_path: Path, monkeypatch: pytest.M
         str(status_map),
     )
     assert code == 0, output
-    assert "1 rows rejected" in output
+    assert "3 input rows = 2 imported + 1 rejected" in output
     assert "bad time" in (tmp_path / "mini.rejects.csv").read_text()
 
 

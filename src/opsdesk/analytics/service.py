@@ -6,29 +6,54 @@ lives in while the engine reads it.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from opsdesk.analytics.engine import diagnose
-from opsdesk.analytics.importers import ImportResult, import_log
-from opsdesk.analytics.ownlog import export_case_events
+from opsdesk.analytics.importers import ImportResult, import_events, import_log
 from opsdesk.analytics.results import Diagnosis
-from opsdesk.domain.errors import NoModelInForce
-from opsdesk.model import OperatingModel
-from opsdesk.store.db import Database
+from opsdesk.analytics.schema import CASE_EVENTS
+
+if TYPE_CHECKING:  # a file's diagnostic needs neither the database nor the model loader
+    from opsdesk.model import OperatingModel
+    from opsdesk.store.db import Database
 
 Progress = Callable[[int, int], None]
 
 
+#: Logs up to this size are imported into memory for the diagnostic; larger ones go
+#: through a scratch Parquet file, which DuckDB reads without holding it all.
+IN_MEMORY_BYTES: Final = 1 << 30
+
+
 @dataclass(frozen=True)
 class FileDiagnosis:
-    imported: ImportResult
+    imported: ImportResult | None  # None when the file was already our case-event table
     diagnosis: Diagnosis
     rejects: Path | None  # where the rejected rows were kept, when there were any
+    seconds: float = 0.0  # import plus diagnostic, from the file to the result
+
+
+def is_case_event_file(source: Path) -> bool:
+    """Whether ``source`` is a Parquet file of our own case-event table (what
+    ``opsdesk import`` writes): the CASE_EVENTS columns with their types, so the
+    diagnostic reads it as it is, with no mapping."""
+    if not source.name.lower().endswith(".parquet") or not source.is_file():
+        return False
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(source)
+    except (OSError, ValueError):
+        return False
+    return all(
+        name in schema.names and schema.field(name).type == CASE_EVENTS.field(name).type
+        for name in CASE_EVENTS.names
+    )
 
 
 def diagnose_database(
@@ -40,6 +65,8 @@ def diagnose_database(
 ) -> Diagnosis:
     """The diagnostic of the app's own event log, under ``model`` (default: the model in
     force, which enables path deviation; none when no model was ever applied)."""
+    from opsdesk.analytics.ownlog import export_case_events
+    from opsdesk.domain.errors import NoModelInForce
     if model is None:
         try:
             model = db.model_in_force()[1]
@@ -60,18 +87,40 @@ def diagnose_file(
     progress: Progress | None = None,
     **import_options: Any,
 ) -> FileDiagnosis:
-    """Import ``source`` (the options of :func:`import_log`) and diagnose it.
+    """Diagnose an event-log file: our own case-event Parquet file as it is (what
+    ``opsdesk import`` wrote; no mapping needed), anything else imported first with the
+    options of :func:`import_log`.
 
     Rejected rows are kept in ``rejects``, by default ``<source name>.rejects.csv`` in the
     current directory (only when there are any), so they outlive the scratch space.
     """
-    with tempfile.TemporaryDirectory(prefix="opsdesk-diagnose-") as tmp:
-        log = Path(tmp) / "case_events.parquet"
-        imported = import_log(
-            source, log, rejects=rejects, progress=import_progress, **import_options
+    started = time.perf_counter()
+    source = Path(source)
+    mapped = any(import_options.get(k) is not None for k in _MAPPING_OPTIONS)
+    if not mapped and is_case_event_file(source):
+        diagnosis = diagnose(source, model=model, source_name=source.name, progress=progress)
+        return FileDiagnosis(None, diagnosis, None, time.perf_counter() - started)
+    rejects = rejects or Path(f"{source.name.split('.')[0]}.rejects.csv")
+    if source.is_file() and source.stat().st_size <= IN_MEMORY_BYTES:
+        # a log this size fits in memory: no Parquet file written and read back
+        # no attrs: the diagnostic reads none (test_diagnose_files compares this path
+        # with diagnosing the imported file, attrs and all)
+        imported, events = import_events(
+            source, rejects, progress=import_progress, keep_attrs=False, **import_options
         )
-        kept = imported.rejects_path
-        if kept is not None and rejects is None:
-            kept = Path(shutil.move(kept, Path(f"{source.name.split('.')[0]}.rejects.csv")))
-        diagnosis = diagnose(log, model=model, source_name=source.name, progress=progress)
-    return FileDiagnosis(imported, diagnosis, kept)
+        diagnosis = diagnose(events, model=model, source_name=source.name, progress=progress)
+        del events
+    else:
+        with tempfile.TemporaryDirectory(prefix="opsdesk-diagnose-") as tmp:
+            log = Path(tmp) / "case_events.parquet"
+            imported = import_log(
+                source, log, rejects=rejects, progress=import_progress, **import_options
+            )
+            diagnosis = diagnose(log, model=model, source_name=source.name, progress=progress)
+    return FileDiagnosis(
+        imported, diagnosis, imported.rejects_path, time.perf_counter() - started
+    )
+
+
+#: import options that say how to read the source: given any, the file is imported
+_MAPPING_OPTIONS: Final = ("preset", "mapping", "columns", "attrs", "status_map", "time_format")

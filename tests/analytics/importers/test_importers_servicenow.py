@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from tests.conftest import shared_data
+from tests.conftest import require_data, shared_data
 
 from opsdesk.analytics.importers import ImportResult, import_log
 from opsdesk.analytics.schema import CASE_EVENTS, STATUSES
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.data(DATA.name)
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> ImportResult:
     out = tmp_path_factory.mktemp("servicenow") / "events.parquet"
-    return import_log(DATA, out, preset="servicenow")
+    return import_log(require_data(DATA), out, preset="servicenow")
 
 
 def q(result: ImportResult, sql: str) -> list[tuple[object, ...]]:

@@ -6,7 +6,13 @@ types are derived.
 
 from __future__ import annotations
 
-from opsdesk.analytics.importers.core import FORMATS, ImportResult, detect_format, import_log
+from opsdesk.analytics.importers.core import (
+    FORMATS,
+    ImportResult,
+    detect_format,
+    import_events,
+    import_log,
+)
 from opsdesk.analytics.importers.mapping import (
     PRESETS,
     ColumnMapping,
@@ -24,6 +30,7 @@ __all__ = [
     "ImportResult",
     "Preset",
     "detect_format",
+    "import_events",
     "import_log",
     "load_status_map",
     "parse_attr_specs",

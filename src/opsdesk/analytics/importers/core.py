@@ -11,14 +11,15 @@ import time
 import uuid
 import zoneinfo
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from opsdesk.analytics.importers import tabular, xes
+from opsdesk.analytics.importers import csvfile, tabular, xes
 from opsdesk.analytics.importers.mapping import (
     PRESETS,
     ColumnMapping,
@@ -26,6 +27,7 @@ from opsdesk.analytics.importers.mapping import (
     Preset,
     load_status_map,
     normalise_status_map,
+    resolve_mapping,
 )
 from opsdesk.analytics.schema import CASE_EVENTS, STATUSES
 
@@ -48,10 +50,25 @@ class ImportResult:
     events: int  # rows written (a row that changed several things yields several)
     rejected: int  # input rows not imported, each in the rejects file with its reason
     rejects_path: Path | None  # None when nothing was rejected and no path was asked for
-    out: Path
+    out: Path | None  # None when the events were kept in memory (import_events)
     seconds: float
-    rows: int = 0  # input rows read (events of an XES log)
+    rows: int = 0  # input rows read (events of an XES log): imported + rejected, always
     reasons: dict[str, int] = field(default_factory=dict)  # reject kind -> rows
+    unmapped: dict[str, int] = field(default_factory=dict)  # unmapped status value -> rows
+    status_map_draft: Path | None = None  # a status map to edit, when some were unmapped
+
+    @property
+    def imported_rows(self) -> int:
+        """Input rows imported (each yields one or more events)."""
+        return self.rows - self.rejected
+
+    def accounting(self) -> str:
+        """``'31,000 input rows = 30,999 imported + 1 rejected'``: every row is one or
+        the other (docs/importing.md defines an input row)."""
+        return (
+            f"{self.rows:,} input rows = {self.imported_rows:,} imported + "
+            f"{self.rejected:,} rejected"
+        )
 
 
 def detect_format(source: Path) -> str:
@@ -64,17 +81,11 @@ def detect_format(source: Path) -> str:
     )
 
 
-def _status_map(
-    preset_map: Mapping[str, str | None], given: Mapping[str, str] | Path | None
-) -> dict[str, str | None]:
-    """Our own status names, then the preset's map, then the user's map over both."""
-    merged: dict[str, str | None] = {s: s for s in STATUSES}
-    merged.update(preset_map)
+def _given_status_map(given: Mapping[str, str] | Path | None) -> dict[str, str | None]:
+    """The user's status map, normalised (keys lower-cased and trimmed)."""
     if isinstance(given, Path):
-        merged.update(load_status_map(given))
-    elif given is not None:
-        merged.update(normalise_status_map(given))
-    return merged
+        return load_status_map(given)
+    return normalise_status_map(given) if given is not None else {}
 
 
 def import_log(
@@ -83,6 +94,8 @@ def import_log(
     *,
     preset: str | None = None,
     mapping: ColumnMapping | None = None,
+    columns: Mapping[str, str | None] | None = None,
+    attrs: Mapping[str, str] | None = None,
     status_map: Mapping[str, str] | Path | None = None,
     time_format: str | None = None,
     tz: str = "UTC",
@@ -98,9 +111,84 @@ def import_log(
     rejected rows, or on any refusal, nothing is written. ``progress`` receives one line
     per stage. The options map 1:1 to the ``opsdesk import`` / ``diagnose`` flags.
     """
+    out = Path(out)
+    result, _ = _import(
+        Path(source),
+        out,
+        rejects or out.with_name(f"{out.name.split('.')[0]}.rejects.csv"),
+        rejects_always=rejects is not None,
+        preset=preset,
+        mapping=mapping,
+        columns=columns,
+        attrs=attrs,
+        status_map=status_map,
+        time_format=time_format,
+        tz=tz,
+        max_rejects=max_rejects,
+        progress=progress,
+    )
+    return result
+
+
+def import_events(
+    source: Path,
+    rejects: Path,
+    *,
+    preset: str | None = None,
+    mapping: ColumnMapping | None = None,
+    columns: Mapping[str, str | None] | None = None,
+    attrs: Mapping[str, str] | None = None,
+    status_map: Mapping[str, str] | Path | None = None,
+    time_format: str | None = None,
+    tz: str = "UTC",
+    max_rejects: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    keep_attrs: bool = True,
+) -> tuple[ImportResult, pa.Table]:
+    """Like :func:`import_log`, but the events stay in memory: an Arrow table with the
+    CASE_EVENTS schema, in no particular order (what the diagnostic reads, without
+    writing and reading back a file). ``result.out`` is None; rejected rows go to
+    ``rejects`` when there are any. ``keep_attrs=False`` leaves ``attrs`` empty and
+    skips reading and typing those columns (the diagnostic does not read them)."""
+    result, table = _import(
+        Path(source),
+        None,
+        Path(rejects),
+        rejects_always=False,
+        preset=preset,
+        mapping=mapping,
+        columns=columns,
+        attrs=attrs,
+        status_map=status_map,
+        time_format=time_format,
+        tz=tz,
+        max_rejects=max_rejects,
+        progress=progress,
+        keep_attrs=keep_attrs,
+    )
+    assert table is not None
+    return result, table
+
+
+def _import(
+    source: Path,
+    out: Path | None,
+    rejects_final: Path,
+    *,
+    rejects_always: bool,
+    preset: str | None,
+    mapping: ColumnMapping | None,
+    columns: Mapping[str, str | None] | None,
+    attrs: Mapping[str, str] | None,
+    status_map: Mapping[str, str] | Path | None,
+    time_format: str | None,
+    tz: str,
+    max_rejects: int | None,
+    progress: Callable[[str], None] | None,
+    keep_attrs: bool = True,
+) -> tuple[ImportResult, pa.Table | None]:
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
-    source, out = Path(source), Path(out)
     if not source.is_file():
         raise ImportRefused(f"{source} not found; pass the path of an event-log file")
     fmt = detect_format(source)
@@ -117,17 +205,35 @@ def import_log(
         ) from exc
     if max_rejects is not None and max_rejects < 0:
         raise ImportRefused("--max-rejects must be 0 or more")
-    statuses = _status_map(chosen.status_map if chosen else {}, status_map)
-    mapping = mapping or (chosen.mapping if chosen else None)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    given = _given_status_map(status_map)
+    statuses: dict[str, str | None] = {s: s for s in STATUSES}
+    statuses.update(chosen.status_map if chosen else {})
+    statuses.update(given)
+    xes_keys = xes.XesKeys()
+    mapping = resolve_mapping(
+        preset=chosen,
+        mapping=mapping,
+        columns=columns,
+        attrs=attrs,
+        defaults=ColumnMapping(case=xes_keys.case, time=xes_keys.time) if fmt == "xes" else None,
+    )
+    if not keep_attrs and mapping is not None:
+        mapping = replace(mapping, attrs={})
     token = uuid.uuid4().hex[:8]
-    out_tmp = out.with_name(f".{out.name}.{token}.tmp")
-    rejects_final = rejects or out.with_name(f"{out.name.split('.')[0]}.rejects.csv")
+    out_tmp = None
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out_tmp = out.with_name(f".{out.name}.{token}.tmp")
     rejects_tmp = rejects_final.with_name(f".{rejects_final.name}.{token}.tmp")
     try:
         with tempfile.TemporaryDirectory(prefix="opsdesk-import-") as scratch_dir:
             scratch = Path(scratch_dir)
             plan = _plan(source, fmt, scratch, mapping, statuses, time_format, tz, chosen, say)
+            plan = replace(
+                plan,
+                status_map_given=given,
+                status_map_path=status_map if isinstance(status_map, Path) else None,
+            )
             # in memory (a file database is ~1.5x slower here), spilling to scratch
             # beyond MEMORY_LIMIT so a 12-million-row log stays within a few GiB
             con = duckdb.connect(":memory:")
@@ -141,21 +247,24 @@ def import_log(
                 except duckdb.Error as exc:
                     raise ImportRefused(f"--tz {tz!r} is not known to DuckDB: {exc}") from exc
                 outcome = tabular.run(
-                    con, plan, source, out_tmp, rejects_tmp, rejects is not None, max_rejects, say
+                    con, plan, source, out_tmp, rejects_tmp, rejects_always, max_rejects, say
                 )
             finally:
                 con.close()
-        if pq.read_schema(out_tmp) != CASE_EVENTS:
+        if out_tmp is not None and pq.read_schema(out_tmp) != CASE_EVENTS:
             raise RuntimeError(f"importer wrote {pq.read_schema(out_tmp)}, not CASE_EVENTS")
         wrote_rejects = rejects_tmp.exists()
         if wrote_rejects:
+            rejects_final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(rejects_tmp, rejects_final)
-        os.replace(out_tmp, out)
+        if out_tmp is not None and out is not None:
+            os.replace(out_tmp, out)
     finally:
         for leftover in (out_tmp, rejects_tmp):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
-    return ImportResult(
+            if leftover is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+    result = ImportResult(
         cases=outcome.cases,
         events=outcome.events,
         rejected=outcome.rejected,
@@ -164,7 +273,10 @@ def import_log(
         seconds=time.perf_counter() - started,
         rows=outcome.rows,
         reasons=outcome.reasons,
+        unmapped=outcome.unmapped,
+        status_map_draft=outcome.status_map_draft,
     )
+    return result, outcome.table
 
 
 def _plan(
@@ -180,7 +292,14 @@ def _plan(
 ) -> tabular.Plan:
     """Resolve the source into a SQL relation and the mapping the pipeline applies."""
     null_value = preset.null_value if preset else None
-    attr_kinds = preset.attr_kinds if preset and mapping is preset.mapping else {}
+    # the preset's typing applies to its attributes still read from its own columns
+    attr_kinds = {
+        name: kind
+        for name, kind in (preset.attr_kinds if preset else {}).items()
+        if mapping is not None
+        and preset is not None
+        and mapping.attrs.get(name) == preset.mapping.attrs.get(name)
+    }
     time_format = time_format or (preset.time_format if preset else None)
     if fmt == "xes":
         say(f"parsing {source.name}")
@@ -211,12 +330,9 @@ def _plan(
             path = scratch / "source.csv"
             with gzip.open(source, "rb") as src, path.open("wb") as dst:
                 shutil.copyfileobj(src, dst, _COPY_CHUNK)
-        # store_rejects: a malformed line (wrong number of fields, bad quoting) becomes a
-        # reject with its line number and text instead of failing the whole import
-        relation = (
-            f"read_csv({tabular.lit(str(path))}, all_varchar = true, header = true, "
-            "store_rejects = true)"
-        )
+        header = csvfile.read_header(path)
+        relation = tabular.csv_relation(path, header)
+        csv_source = tabular.CsvSource(path=path, columns=header, scratch=scratch)
     else:
         path = source
         if source.name.lower().endswith(".gz"):
@@ -225,6 +341,7 @@ def _plan(
             with gzip.open(source, "rb") as src, path.open("wb") as dst:
                 shutil.copyfileobj(src, dst, _COPY_CHUNK)
         relation = f"read_parquet({tabular.lit(str(path))})"
+        csv_source = None
     return tabular.Plan(
         relation=relation,
         mapping=mapping,
@@ -233,4 +350,5 @@ def _plan(
         tz=tz,
         null_value=null_value,
         attr_kinds=attr_kinds,
+        csv=csv_source,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Literal
 
@@ -193,3 +193,34 @@ SERVICENOW = Preset(
 )
 
 PRESETS: Final[dict[str, Preset]] = {SERVICENOW.name: SERVICENOW}
+
+
+def resolve_mapping(
+    *,
+    preset: Preset | None,
+    mapping: ColumnMapping | None,
+    columns: Mapping[str, str | None] | None,
+    attrs: Mapping[str, str] | None,
+    defaults: ColumnMapping | None = None,
+) -> ColumnMapping | None:
+    """The mapping an import uses: ``mapping`` (whole) or the preset's, with the single
+    flags (``columns``: field -> column, e.g. ``{"category": "u_type"}``; ``attrs``: NAME
+    -> COLUMN) merged over it. Without either, the flags must name the case and the time
+    (``defaults`` supplies them for formats with standard keys, such as XES).
+    """
+    given = {k: v for k, v in (columns or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(FLAGS))
+    if unknown:
+        raise ImportRefused(f"unknown mapped field(s) {', '.join(unknown)}; use {', '.join(FLAGS)}")
+    base = mapping or (preset.mapping if preset else None) or defaults
+    if not given and not attrs:
+        return mapping or (preset.mapping if preset else None)
+    if base is None:
+        missing = [FLAGS[k] for k in ("case", "time") if k not in given]
+        if missing:
+            raise ImportRefused(
+                f"a generic import needs both --case COLUMN and --time COLUMN (missing "
+                f"{' and '.join(missing)}), or --preset {' / '.join(PRESETS)}"
+            )
+        return ColumnMapping(**given, attrs=dict(attrs or {}))  # type: ignore[arg-type]
+    return replace(base, **given, attrs={**base.attrs, **(attrs or {})})

@@ -25,7 +25,7 @@ import itertools
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final
 
@@ -33,6 +33,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from opsdesk.analytics.importers import csvfile, statusmap
 from opsdesk.analytics.importers.mapping import (
     FLAGS,
     PLAIN_FIELDS,
@@ -82,15 +83,32 @@ class Plan:
     null_value: str | None = None
     attr_kinds: Mapping[str, AttrKind] = field(default_factory=dict)
     attrs_json_column: str | None = None  # a column already holding the attrs JSON (XES)
+    csv: CsvSource | None = None  # set when ``relation`` is DuckDB's fast CSV read
+    # the user's own status map (normalised) and its file, for the draft of a new one
+    status_map_given: Mapping[str, str | None] = field(default_factory=dict)
+    status_map_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class CsvSource:
+    """A CSV file read by DuckDB's fast path, and what the careful path needs instead
+    (see :mod:`opsdesk.analytics.importers.csvfile`)."""
+
+    path: Path  # the plain CSV (a gzipped one was decompressed into scratch space)
+    columns: list[str]  # the header's column names
+    scratch: Path
 
 
 @dataclass(frozen=True)
 class Outcome:
     cases: int
     events: int
-    rows: int
+    rows: int  # input rows: imported + rejected, always
     rejected: int
     reasons: dict[str, int]
+    table: pa.Table | None = None  # the events, when they were not written to a file
+    unmapped: dict[str, int] = field(default_factory=dict)  # unmapped status -> rows
+    status_map_draft: Path | None = None  # a status map to edit, written beside the source
 
 
 def _field(plan: Plan, col: str, trim: bool = False) -> str:
@@ -206,6 +224,8 @@ def _load(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     con.execute(f"""
         CREATE TABLE parsed AS
         SELECT rn, case_id, ts, status, {", ".join(PLAIN_FIELDS)}, made_sla, attrs,
+            CASE WHEN status_src IS NOT NULL AND NOT status_known THEN status_src END
+                AS unmapped_status,
             CASE
                 WHEN case_id IS NULL THEN 'missing case id (column ' || {case_col} || ')'
                 WHEN time_src IS NULL THEN 'missing time (column ' || {time_col} || ')'
@@ -268,45 +288,79 @@ def _write_rejects(
     con.execute("DROP TABLE original")
 
 
-def _malformed_lines(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str, str]]:
-    """(line number, error, raw text) of the CSV lines DuckDB could not split into the
-    header's fields (read_csv's store_rejects); empty for other formats."""
-    try:
-        rows = con.execute(
-            "SELECT line, ANY_VALUE(error_message), ANY_VALUE(csv_line) FROM reject_errors "
-            "GROUP BY line ORDER BY line"
-        ).fetchall()
-    except duckdb.CatalogException:
-        return []
-    return [(int(line), str(message), str(text)) for line, message, text in rows]
-
-
-def _append_malformed(
-    path: Path, columns: list[str], malformed: list[tuple[int, str, str]]
-) -> None:
+def _append_malformed(path: Path, columns: list[str], malformed: list[csvfile.Malformed]) -> None:
     """Add malformed lines to the rejects file: their fields cannot be told apart, so
-    the reason carries the line number, the parser's complaint and the raw line."""
+    the reason carries the line number, the problem and the raw line."""
     if not malformed:
         return
     import csv
 
     with path.open("a", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        for line, message, text in malformed:
-            writer.writerow([""] * len(columns) + [f"malformed line {line}: {message}: {text}"])
+        for bad in malformed:
+            writer.writerow(
+                [""] * len(columns) + [f"malformed line {bad.line}: {bad.problem}: {bad.text}"]
+            )
 
 
-def _derive(con: duckdb.DuckDBPyConnection) -> None:
-    """Type every accepted row against the previous row of its case (see docs/importing.md)
-    into ``typed``: one row per output event (``rn``, ``stage``), with ``seq``.
+def _read(
+    con: duckdb.DuckDBPyConnection, plan: Plan, source: Path, progress: Progress
+) -> tuple[Plan, list[csvfile.Malformed]]:
+    """Load ``parsed`` from the source; a CSV by the fast path when it can be trusted,
+    else by the careful one. Returns the plan actually read and the malformed lines."""
+    if plan.csv is None:
+        _load_or_refuse(con, plan, source)
+        return plan, []
+    try:
+        _load(con, plan)
+        scan = csvfile.scan(plan.csv.path)
+        read = con.execute("SELECT count(*) FROM parsed").fetchone()[0]  # type: ignore[index]
+        if read == scan.lines and not scan.lone_cr:
+            return plan, []  # one record per physical line: nothing merged, nothing lost
+    except duckdb.Error:
+        pass  # a malformed line: the careful path says which and why
+    con.execute("DROP TABLE IF EXISTS parsed")
+    progress(f"reading {source.name} record by record")
+    records = plan.csv.scratch / "records.csv"
+    written, malformed = csvfile.split(plan.csv.path, plan.csv.columns, records)
+    careful = replace(plan, relation=csv_relation(records, plan.csv.columns), csv=None)
+    _load_or_refuse(con, careful, source)
+    read = con.execute("SELECT count(*) FROM parsed").fetchone()[0]  # type: ignore[index]
+    if read != written:  # pragma: no cover - the clean file is well-formed by construction
+        raise RuntimeError(f"read {read} of the {written} records split from {source}")
+    return careful, malformed
 
-    The window sorts the accepted rows by case and time carrying only the keys and the
-    four state columns compared; the wide columns stay in ``parsed``.
-    """
-    con.execute("""
-        CREATE TABLE typed_rows AS
+
+def csv_relation(path: Path, columns: list[str]) -> str:
+    """DuckDB's read of a CSV with the dialect fixed (RFC 4180, strict, every column
+    text), never sniffed: a sniffer that meets one broken line may decide the file has
+    no quoting at all and keep every quote in the values."""
+    names = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in columns)
+    return (
+        f"read_csv({lit(str(path))}, header = true, auto_detect = false, delim = ',', "
+        f"quote = '\"', escape = '\"', strict_mode = true, columns = {{{names}}})"
+    )
+
+
+def _load_or_refuse(con: duckdb.DuckDBPyConnection, plan: Plan, source: Path) -> None:
+    try:
+        _load(con, plan)
+    except duckdb.Error as exc:
+        raise ImportRefused(
+            f"could not read {source}: {exc}; check the file is well-formed and that "
+            f"--time-format is a strptime format"
+        ) from exc
+
+
+def _changes_sql(payload: str) -> str:
+    """Each accepted row of ``parsed`` compared with the previous row of its case: its
+    changes (``ch_*``), the last known status and priority before it (``p_*``) and the
+    stage numbers of the events it yields (``stages``), with the ``payload`` columns
+    (``", col, col"``) carried along. The one statement of the typing rules
+    (docs/importing.md, "How event types are derived")."""
+    return f"""
         WITH w AS (
-            SELECT rn, case_id, ts, team, agent, status, priority,
+            SELECT rn, case_id, ts, team, agent, status, priority{payload},
                 row_number() OVER c AS k,
                 lag(team) OVER c AS p_team,
                 lag(agent) OVER c AS p_agent,
@@ -328,7 +382,7 @@ def _derive(con: duckdb.DuckDBPyConnection) -> None:
                 k > 1 AND status IS NOT NULL AND status IS DISTINCT FROM p_status AS ch_status
             FROM w
         )
-        SELECT rn, case_id, ts, ch_status, p_status, ch_priority, p_priority,
+        SELECT *,
             -- stage numbers of the row's changes: their order is the order of its events
             CASE
                 WHEN k = 1 THEN [-1]
@@ -341,7 +395,54 @@ def _derive(con: duckdb.DuckDBPyConnection) -> None:
                 ], lambda s: s IS NOT NULL)
             END AS stages
         FROM f
-    """)
+    """
+
+
+def _events_in_memory(con: duckdb.DuckDBPyConnection, plan: Plan) -> pa.Table:
+    """The events as one Arrow table, typed and written in one pass over ``parsed``.
+
+    For a log that fits in memory the window carries the wide columns along instead of
+    joining them back, and ``seq`` is ``8 x input row + stage``: increasing in input
+    order (ties at one instant keep it) but not dense, which only the Parquet file
+    promises.
+    """
+    payload = f", {', '.join(c for c in PLAIN_FIELDS if c not in ('team', 'agent', 'priority'))}"
+    payload += ", made_sla, attrs"
+    sql = f"""
+        SELECT
+            t.case_id,
+            CAST(t.rn * 8 + t.stage + 2 AS BIGINT) AS seq,
+            t.ts AS "at",
+            {_TYPE_SQL} AS type,
+            t.activity, t.team, t.agent,
+            CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status ELSE t.status END
+                AS status,
+            t.customer, t.channel, t.category,
+            CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
+                ELSE t.priority END AS priority,
+            'importer' AS actor_kind,
+            NULL AS visibility,
+            t.made_sla,
+            NULL AS csat,
+            NULL AS handle_seconds,
+            NULL AS exception_type,
+            {_attrs_json(plan, "t.attrs")} AS attrs
+        FROM (SELECT *, unnest(stages) AS stage FROM ({_changes_sql(payload)})) AS t
+    """
+    return con.sql(sql).to_arrow_table().cast(CASE_EVENTS)
+
+
+def _derive(con: duckdb.DuckDBPyConnection) -> None:
+    """Type every accepted row against the previous row of its case (see docs/importing.md)
+    into ``typed``: one row per output event (``rn``, ``stage``), with ``seq``.
+
+    The window sorts the accepted rows by case and time carrying only the keys and the
+    four state columns compared; the wide columns stay in ``parsed``.
+    """
+    con.execute(
+        "CREATE TABLE typed_rows AS SELECT rn, case_id, ts, ch_status, p_status, ch_priority, "
+        f"p_priority, stages FROM ({_changes_sql('')})"
+    )
     # seq numbers the events by (input row, stage) from 1 without sorting them all at
     # once: each block of input rows is ordered on its own and starts after the events
     # of the blocks before it
@@ -398,25 +499,19 @@ def run(
     con: duckdb.DuckDBPyConnection,
     plan: Plan,
     source: Path,
-    out_tmp: Path,
+    out_tmp: Path | None,
     rejects_tmp: Path,
     rejects_always: bool,
     max_rejects: int | None,
     progress: Progress,
 ) -> Outcome:
-    """Parse, reject, type and write ``out_tmp``; ``rejects_tmp`` when there are rejects
-    or ``rejects_always``."""
+    """Parse, reject, type and write ``out_tmp`` (sorted by case, time, seq) or, when it
+    is None, return the events as an Arrow table in no particular order; write
+    ``rejects_tmp`` when there are rejects or ``rejects_always``."""
     columns = check_columns(con, plan, source)
     progress(f"reading {source.name}")
-    try:
-        _load(con, plan)
-    except duckdb.Error as exc:
-        raise ImportRefused(
-            f"could not read {source}: {exc}; check the file is well-formed and that "
-            f"--time-format is a strptime format"
-        ) from exc
+    plan, malformed = _read(con, plan, source, progress)
     rows = con.execute("SELECT count(*) FROM parsed").fetchone()[0]  # type: ignore[index]
-    malformed = _malformed_lines(con)
     rows += len(malformed)
     reasons = dict(
         con.execute(
@@ -427,27 +522,76 @@ def run(
     if malformed:
         reasons["malformed line"] = len(malformed)
     rejected = sum(reasons.values())
+    unmapped: dict[str, int] = {}
+    draft = None
+    if "unmapped status" in reasons:
+        unmapped = dict(
+            con.execute(
+                "SELECT unmapped_status, count(*) FROM parsed "
+                "WHERE unmapped_status IS NOT NULL GROUP BY 1"
+            ).fetchall()
+        )
+        draft = statusmap.write_draft(
+            source, unmapped, plan.status_map_given, plan.status_map_path
+        )
     if max_rejects is not None and rejected > max_rejects:
         raise ImportRefused(
             f"{rejected} of {rows} rows rejected, more than --max-rejects {max_rejects} "
-            f"({_summary(con, reasons)}); nothing was written. Fix the mapping, "
+            f"({_summary(con, reasons, malformed)}); nothing was written. Fix the mapping, "
             f"--time-format or --status-map, or raise --max-rejects"
+            + _unmapped_note(unmapped, draft)
         )
     if rows and rejected == rows:
+        hint = (
+            "Check the file is comma-separated UTF-8 text with a header line"
+            if len(malformed) == rows
+            else "Check --case, --time, --time-format and --status-map"
+        )
         raise ImportRefused(
-            f"all {rows} rows rejected ({_summary(con, reasons)}); nothing was written. "
-            f"Check --case, --time, --time-format and --status-map"
+            f"all {rows} rows rejected ({_summary(con, reasons, malformed)}); nothing was "
+            f"written. {hint}" + _unmapped_note(unmapped, draft)
         )
     if rejected or rejects_always:
         progress(f"writing {rejected} rejects")
         _write_rejects(con, plan, columns, rejects_tmp)
         _append_malformed(rejects_tmp, columns, malformed)
     progress("typing events")
-    _derive(con)
-    progress("writing parquet")
-    _write_parquet(con, plan, out_tmp)
-    cases, events = con.execute("SELECT count(DISTINCT case_id), count(*) FROM typed").fetchone()  # type: ignore[misc]
-    return Outcome(cases=cases, events=events, rows=rows, rejected=rejected, reasons=reasons)
+    table = None
+    if out_tmp is None:
+        # the whole log at once, unsorted: the diagnostic orders each case itself
+        table = _events_in_memory(con, plan)
+        events = table.num_rows
+        cases = con.execute(
+            "SELECT count(DISTINCT case_id) FROM parsed WHERE reason IS NULL"
+        ).fetchone()[0]  # type: ignore[index]
+    else:
+        _derive(con)
+        progress("writing parquet")
+        _write_parquet(con, plan, out_tmp)
+        cases, events = con.execute(
+            "SELECT count(DISTINCT case_id), count(*) FROM typed"
+        ).fetchone()  # type: ignore[misc]
+    return Outcome(
+        cases=cases,
+        events=events,
+        rows=rows,
+        rejected=rejected,
+        reasons=reasons,
+        table=table,
+        unmapped=unmapped,
+        status_map_draft=draft,
+    )
+
+
+def _unmapped_note(unmapped: Mapping[str, int], draft: Path | None) -> str:
+    """What to do about unmapped statuses, for an error message ('' without any)."""
+    if not unmapped or draft is None:
+        return ""
+    return (
+        f". Statuses not in the status map: {statusmap.describe(unmapped)}. A status map "
+        f"to edit is in {draft}: check the guesses, replace each TODO, then pass "
+        f"--status-map {draft}"
+    )
 
 
 def _write_parquet(con: duckdb.DuckDBPyConnection, plan: Plan, path: Path) -> None:
@@ -467,33 +611,41 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, plan: Plan, path: Path) -> No
                 bounds += [f"{alias}.case_id < {lit(high)}"] if high is not None else []
                 return " AND ".join(bounds) or "TRUE"
 
-            reader = con.sql(f"""
-                SELECT
-                    p.case_id,
-                    t.seq,
-                    p.ts AS "at",
-                    {_TYPE_SQL} AS type,
-                    p.activity, p.team, p.agent,
-                    -- each split event carries the state after itself, not after the row
-                    CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status ELSE p.status END
-                        AS status,
-                    p.customer, p.channel, p.category,
-                    CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
-                        ELSE p.priority END AS priority,
-                    'importer' AS actor_kind,
-                    NULL AS visibility,
-                    p.made_sla,
-                    NULL AS csat,
-                    NULL AS handle_seconds,
-                    NULL AS exception_type,
-                    {_attrs_json(plan, "p.attrs")} AS attrs
-                FROM (SELECT * FROM typed AS t WHERE {within("t")}) AS t
-                INNER JOIN (SELECT * FROM parsed AS p WHERE {within("p")}) AS p
-                    ON p.rn = t.rn
-                ORDER BY p.case_id, p.ts, t.seq
-            """).to_arrow_reader(_BATCH_ROWS)
+            reader = con.sql(
+                _events_sql(plan, within("t"), within("p"))
+            ).to_arrow_reader(_BATCH_ROWS)
             for batch in reader:
                 sink.put(batch)
+
+
+def _events_sql(plan: Plan, where_typed: str, where_parsed: str) -> str:
+    """The CASE_EVENTS rows of the typed events in one range of case ids, sorted."""
+    order = "ORDER BY p.case_id, p.ts, t.seq"
+    return f"""
+        SELECT
+            p.case_id,
+            t.seq,
+            p.ts AS "at",
+            {_TYPE_SQL} AS type,
+            p.activity, p.team, p.agent,
+            -- each split event carries the state after itself, not after the row
+            CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status ELSE p.status END
+                AS status,
+            p.customer, p.channel, p.category,
+            CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
+                ELSE p.priority END AS priority,
+            'importer' AS actor_kind,
+            NULL AS visibility,
+            p.made_sla,
+            NULL AS csat,
+            NULL AS handle_seconds,
+            NULL AS exception_type,
+            {_attrs_json(plan, "p.attrs")} AS attrs
+        FROM (SELECT * FROM typed AS t WHERE {where_typed}) AS t
+        INNER JOIN (SELECT * FROM parsed AS p WHERE {where_parsed}) AS p
+            ON p.rn = t.rn
+        {order}
+    """
 
 
 class _ParquetSink:
@@ -533,15 +685,16 @@ class _ParquetSink:
             raise self._error
 
 
-def _summary(con: duckdb.DuckDBPyConnection, reasons: dict[str, int]) -> str:
+def _summary(
+    con: duckdb.DuckDBPyConnection, reasons: dict[str, int], malformed: list[csvfile.Malformed]
+) -> str:
     """'12 bad time, e.g. <first reason>; ...' for an error message."""
     parts = []
     for kind, n in reasons.items():
         example = con.execute(
             "SELECT reason FROM parsed WHERE reason_kind = ? ORDER BY rn LIMIT 1", [kind]
         ).fetchone()
-        if example is None and kind == "malformed line":
-            first = _malformed_lines(con)[:1]
-            example = (f"line {first[0][0]}: {first[0][1]}",) if first else None
+        if example is None and kind == "malformed line" and malformed:
+            example = (f"line {malformed[0].line}: {malformed[0].problem}",)
         parts.append(f"{n} {kind}" + (f", e.g. {example[0]}" if example else ""))
     return "; ".join(parts)

@@ -11,12 +11,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from alembic import command
+from sqlalchemy import inspect, text, update
 
 from opsdesk.desk import reactions, service
 from opsdesk.domain import commands
 from opsdesk.jobs.outbox import run_due
 from opsdesk.model import example_model_path, load_model_file
 from opsdesk.sla import escalation
+from opsdesk.store import tables as t
+from opsdesk.store.db import alembic_config
 from opsdesk.store.verify import verify
 
 from .conftest import MON, Desk, apply_model, example_model_data
@@ -411,3 +415,33 @@ def test_automatic_transfers_to_the_limit_bring_in_the_lead(desk: Desk) -> None:
     assert desk.events(ticket, "ownership.") == []
     state = desk.do(MON + H, lambda uow: uow.ticket(ticket))
     assert (state.owning_team, state.owning_agent) == ("billing", lead)
+
+
+def test_the_fired_levels_are_rebuilt_from_the_log(desk: Desk) -> None:
+    ticket = desk.ticket(request_type="device_fault")
+    desk.priority(MON + M, ticket, "urgent")
+    fired_levels = [["complaint_risk", "Urgent ticket"], ["standard", "Warn the team lead"]]
+    assert desk.do(MON, lambda uow: uow.ticket(ticket).escalation_fired) == fired_levels
+    assert verify(desk.db).ok
+    with desk.db.engine.begin() as conn:  # a table that disagrees with the log is caught
+        conn.execute(update(t.tickets).where(t.tickets.c.id == ticket).values(escalation_fired=[]))
+    assert any("escalation_fired" in d for d in verify(desk.db).differences)
+
+
+def test_the_migration_folds_the_levels_already_fired(desk: Desk) -> None:
+    ticket = desk.ticket(request_type="device_fault")
+    desk.priority(MON + M, ticket, "urgent")
+    # the database as revision 0003 left it: no column, the levels only in the log
+    config = alembic_config(desk.db.engine)
+    with desk.db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE tickets DROP COLUMN escalation_fired"))
+    command.stamp(config, "0003")
+    assert "escalation_fired" not in {
+        c["name"] for c in inspect(desk.db.engine).get_columns("tickets")
+    }
+    command.upgrade(config, "head")
+    assert desk.do(MON, lambda uow: uow.ticket(ticket).escalation_fired) == [
+        ["complaint_risk", "Urgent ticket"],
+        ["standard", "Warn the team lead"],
+    ]
+    assert verify(desk.db).ok

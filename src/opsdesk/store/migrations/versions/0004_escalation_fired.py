@@ -19,10 +19,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tickets", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("escalation_fired", sa.JSON(), nullable=False, server_default=sa.text("'[]'"))
-        )
+    # a plain ADD COLUMN: SQLite can add a column with a constant default in place, and
+    # the batch mode's table copy would trip the foreign keys into a live tickets table
+    op.add_column(
+        "tickets",
+        sa.Column("escalation_fired", sa.JSON(), nullable=False, server_default=sa.text("'[]'")),
+    )
     # fold the levels already fired from the log, as replay does, so verify stays clean
     conn = op.get_bind()
     fired: dict[int, list[list[str]]] = {}
@@ -42,5 +44,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tickets", schema=None) as batch_op:
-        batch_op.drop_column("escalation_fired")
+    op.drop_column("tickets", "escalation_fired")  # SQLite 3.35+ drops it in place too

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
     from opsdesk.store.db import Database
 
+if TYPE_CHECKING:
+    from opsdesk.desk.models import StrandedWork
+
 app = typer.Typer(
     help="opsdesk: the service desk with the operations layer built in.",
     no_args_is_help=True,
@@ -471,31 +474,72 @@ def model_diff(
         out.print(render_diff(diff), highlight=False, markup=False)
 
 
-@model_app.command("apply", epilog="Example: opsdesk model apply examples/operating-model.yaml")
+@model_app.command(
+    "apply",
+    epilog="Example: opsdesk model apply examples/operating-model.yaml --expire-exceptions",
+)
 def model_apply(
     file: Path,
     author: Annotated[str, typer.Option(help="Who applies it (recorded).")] = "cli",
+    expire_exceptions: Annotated[
+        bool,
+        typer.Option(
+            "--expire-exceptions",
+            help="Expire open requests of exception types the new model removes "
+            "(otherwise such a change is refused).",
+        ),
+    ] = False,
+    restart_clocks: Annotated[
+        bool,
+        typer.Option(
+            "--restart-clocks",
+            help="Stop running SLA clocks of removed policies or calendars and start the "
+            "clocks of each ticket's current policy from the same start (otherwise refused).",
+        ),
+    ] = False,
+    requeue_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--requeue-jobs",
+            help="Drop pending jobs naming removed teams or escalation paths and queue what "
+            "the new model needs (otherwise refused).",
+        ),
+    ] = False,
 ) -> None:
-    """Check, then store a new model version and put it in force (identical: no change)."""
+    """Check, then store a new model version and put it in force (identical: no change).
+
+    A model that would strand live work (tickets of removed request types or teams,
+    open exception requests of removed types, running clocks of removed policies, jobs
+    naming removed things) is refused with the list of what and how to proceed.
+    """
+    from opsdesk.desk.models import StrandedWork
+
     db = open_db()
+    options = StrandedWork(
+        expire_exceptions=expire_exceptions,
+        restart_clocks=restart_clocks,
+        requeue_jobs=requeue_jobs,
+    )
     with errors():
-        _apply(db, file, author=author)
+        _apply(db, file, author=author, stranded=options)
 
 
-def _apply(db: Database, file: Path, *, author: str) -> None:
+def _apply(db: Database, file: Path, *, author: str, stranded: StrandedWork | None = None) -> None:
     from opsdesk.desk.models import ModelRejected, apply_model_file
     from opsdesk.model import short_version
     from opsdesk.store.uow import UnitOfWork
 
     try:
         with UnitOfWork(db) as uow:
-            applied = apply_model_file(uow, file, author=author)
+            applied = apply_model_file(uow, file, author=author, stranded=stranded)
     except ModelRejected as exc:
         for problem in exc.problems:
             out.print(problem.format(), highlight=False, soft_wrap=True)
         fail(f"{file} has errors; nothing was applied")
     for warning in applied.warnings:
         out.print(warning.format(), highlight=False, soft_wrap=True)
+    for line in applied.resolved:
+        out.print(line, highlight=False)
     if applied.changed:
         out.print(f"applied [bold]{applied.name}[/] version {short_version(applied.version)}")
     else:

@@ -93,6 +93,33 @@ def test_apply_refuses_a_broken_model_and_changes_nothing(db: Database, tmp_path
         assert conn.execute(t.log_head.select()).one().model_version is None
 
 
+def test_apply_refuses_to_strand_open_exceptions_until_told_what_to_do(
+    model_db: Database, tmp_path: Path
+) -> None:
+    from opsdesk.desk import service
+    from opsdesk.store.uow import UnitOfWork
+
+    with UnitOfWork(model_db) as uow:
+        customer = service.create_customer(uow, name="Ada")
+        ticket = service.create_ticket(
+            uow, customer_id=customer.id, subject="Hi", channel="email", body="Hello."
+        )
+        service.request_exception(uow, ticket.id, "priority_jump", "please")
+    text = EXAMPLE.read_text()
+    start = text.index("  - id: priority_jump")
+    new = tmp_path / "new.yaml"
+    new.write_text(text[:start] + text[text.index("  - id: routing_override") :])
+
+    code, output = run(model_db, "model", "apply", str(new))
+    assert code == 1
+    assert "1 open request(s) of removed exception type 'priority_jump'" in output
+    assert "--expire-exceptions" in output
+    code, output = run(model_db, "model", "apply", str(new), "--expire-exceptions")
+    assert code == 0, output
+    assert "expired 1 open exception request(s) of removed types" in output
+    assert "applied" in output
+
+
 def test_verify_exit_codes(model_db: Database) -> None:
     factories.ticket(model_db)
     code, output = run(model_db, "verify")

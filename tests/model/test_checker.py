@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opsdesk.model import check_model, load_model_text
+from opsdesk.model import Problem, check_model, load_model_text
 
 from .helpers import BASE, at, edit, only, problems_of, where
 
@@ -375,3 +375,146 @@ def test_problems_sorted_by_line() -> None:
     lines = [p.line for p in problems_of(text)]
     # Three errors plus the warning that team 'support' now owns nothing.
     assert lines == sorted(lines) and len(lines) == 4
+
+
+TEAMS_PLUS = (
+    "  - id: billing\n    name: Billing\n"
+    "  - id: tier2\n    name: Tier 2\n  - id: cx\n    name: Complaints\n"
+)
+
+
+def _chained(text: str) -> list[Problem]:
+    """Problems of a model from :func:`_chain_model`, less its teams that own nothing."""
+    return [p for p in problems_of(text) if p.code != "unused-team"]
+
+
+def _chain_model(p3_team: str) -> str:
+    """A request type whose path chains tech (-> tier2) then p2 (-> cx) then p3."""
+    text = edit("  - id: billing\n    name: Billing\n", TEAMS_PLUS)
+    paths = (
+        "  - id: tech\n    name: Tech\n    then: p2\n    levels:\n"
+        "      - name: Needs tier 2\n        actions:\n          - transfer_to_team: tier2\n"
+        "  - id: p2\n    name: P2\n    then: p3\n    levels:\n"
+        "      - name: Complain\n        when: {priority: high}\n"
+        "        actions:\n          - transfer_to_team: cx\n"
+        "  - id: p3\n    name: P3\n    levels:\n"
+        "      - name: Back\n        when: {priority: urgent}\n"
+        f"        actions:\n          - transfer_to_team: {p3_team}\n"
+        "request_types:\n"
+    )
+    text = edit("request_types:\n", paths, text)
+    return edit(
+        "exception_types:\n",
+        "  - id: meter\n    name: Meter\n    owner_team: support\n    sla_policy: std\n"
+        "    escalation_path: tech\n    steps: [look]\nexception_types:\n",
+        text,
+    )
+
+
+def test_ping_pong_across_a_then_chain() -> None:
+    text = _chain_model("tier2")
+    loops = [p for p in problems_of(text) if p.code == "escalation-loop"]
+    # reported once, on p3's transfer, though the chains of tech and p2 both reach it
+    assert [where(p) for p in loops] == [at(text, "tier2", 3)]
+    assert "tech -> p2 -> p3" in loops[0].message
+    assert "transfers back to team 'tier2'" in loops[0].message
+
+
+def test_a_then_chain_through_distinct_teams_is_no_loop() -> None:
+    text = _chain_model("support")  # p3 ends with the owner: reported as such, not a loop
+    assert [p.code for p in problems_of(text) if p.severity == "error"] == ["escalation-to-owner"]
+    text = edit("transfer_to_team: support", "notify_role: team_lead", text)
+    assert _chained(text) == []
+
+
+def test_two_transfers_to_one_team_and_one_elsewhere_loop_in_any_order() -> None:
+    # listed tier2, cx, cx: levels fire in any order, so cx -> tier2 -> cx can happen
+    text = _chain_model("cx")
+    loops = [p for p in problems_of(text) if p.code == "escalation-loop"]
+    assert [where(p) for p in loops] == [at(text, "cx", 3)]
+
+
+def test_level_names_are_unique_within_a_path() -> None:
+    text = edit(LEVELS, LEVELS + LEVELS)
+    problem = only(problems_of(text), "duplicate-level")
+    assert problem.severity == "error"
+    assert where(problem) == at(text, "Warn", 2)
+    assert "remembers the levels that fired by name" in problem.message
+
+
+def test_unknown_customer_tier_in_escalation_condition() -> None:
+    text = edit("{before_breach: 1h}", "{before_breach: 1h, customer_tier: platinum}")
+    problem = only(problems_of(text))
+    assert (problem.severity, problem.code) == ("error", "unknown-tier")
+    assert where(problem) == at(text, "platinum")
+
+
+def test_a_path_no_request_type_uses_never_fires() -> None:
+    text = edit(
+        "request_types:\n",
+        "  - id: spare\n    name: Spare\n    levels:\n      - name: Ping\n"
+        "        actions:\n          - notify_role: team_lead\nrequest_types:\n",
+    )
+    problem = only(problems_of(text))
+    assert (problem.severity, problem.code) == ("warning", "never-fires")
+    assert where(problem) == at(text, "spare")
+    assert "used by no request type" in problem.message
+    # used through another path's `then` chain, it can fire
+    text = edit("    name: Escalate\n", "    name: Escalate\n    then: spare\n", text)
+    assert problems_of(text) == []
+
+
+def test_a_denial_level_where_no_exception_may_be_raised_never_fires() -> None:
+    text = edit(
+        "    levels:\n      - name: Warn",
+        "    levels:\n      - name: Denied\n        when: {exception_denied: true}\n"
+        "        actions:\n          - notify_role: team_lead\n      - name: Warn",
+    )
+    assert problems_of(text) == []  # goodwill may be raised on refunds
+    text = edit("request_types: [refund]", "request_types: [question]", text)
+    assert problems_of(text) == []
+    text = edit(
+        "    escalation_path: esc\n    steps: [check",
+        "    escalation_path: esc\n    steps: [check",
+        text,
+    )
+    no_exceptions = edit(
+        "exception_types:\n  - id: goodwill\n    name: Goodwill\n    approver_roles: [team_lead]\n"
+        "    max_duration: 7d\n    request_types: [question]\n",
+        "exception_types: []\n",
+        text,
+    )
+    problem = only(problems_of(no_exceptions))
+    assert (problem.severity, problem.code) == ("warning", "never-fires")
+    assert where(problem) == at(no_exceptions, "true")
+    assert "no exception type may be raised" in problem.message
+
+
+def test_a_clock_level_without_any_target_at_its_priority_never_fires() -> None:
+    text = edit("{before_breach: 1h}", "{before_breach: 1h, priority: low}")
+    assert problems_of(text) == []
+    text = edit("      low: {first_reply: 1d}\n", "", text)
+    problems = problems_of(text)
+    assert sorted(p.code for p in problems) == ["missing-sla-target", "never-fires"]
+    problem = only(problems, "never-fires")
+    assert where(problem) == at(text, "{before_breach")
+    assert (
+        "no request type using path 'esc' (question, refund) has an SLA target at priority low"
+        in problem.message
+    )
+
+
+def test_a_transfer_only_at_the_ping_pong_limit_is_a_contested_transfer() -> None:
+    text = _chain_model("support")
+    text = edit("transfer_to_team: support", "notify_role: team_lead", text)
+    text = edit(
+        "      - name: Complain\n        when: {priority: high}",
+        "      - name: Complain\n        when: {transfers_at_least: 3}",
+        text,
+    )
+    problem = only(_chained(text))
+    assert (problem.severity, problem.code) == ("warning", "contested-transfer")
+    assert where(problem) == at(text, "cx", 2)
+    assert "the transfer is skipped while that lead holds the ticket" in problem.message
+    relaxed = edit("transfers_at_least: 3", "transfers_at_least: 2", text)
+    assert _chained(relaxed) == []

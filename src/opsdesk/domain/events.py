@@ -270,6 +270,9 @@ class ExceptionDecided(_Payload):
 
 class ExceptionExpired(_Payload):
     exception_id: int
+    # why, when it is not the maximum duration or the approval running out (a model
+    # change that removed the exception type, applied with --expire-exceptions)
+    reason: str = ""
 
 
 # --- operating model -------------------------------------------------------

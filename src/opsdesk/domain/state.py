@@ -41,10 +41,14 @@ class TicketState:
     csat_score: int | None = None
     #: since when the ticket waits in its owning team's queue with no agent
     queued_at: datetime | None = None
-    #: the escalation path whose level fired last, and how many of its levels have fired
+    #: the escalation level that fired last: its path and its index + 1 (0: none yet)
     escalation_path: str | None = None
     escalation_level: int = 0
     escalation_exhausted: bool = False
+    #: every escalation level that has fired for the ticket, as [path, level name] in
+    #: firing order: a level fires at most once per ticket (replaced, never mutated, so
+    #: the unit of work sees the change)
+    escalation_fired: list[list[str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -355,6 +359,7 @@ def _escalation_fired(p: Projection, e: Event) -> None:
     t = p._ticket(e)
     t.escalation_path = e.payload["path"]
     t.escalation_level = e.payload["level"] + 1
+    t.escalation_fired = [*t.escalation_fired, [e.payload["path"], e.payload["name"]]]
 
 
 def _escalation_exhausted(p: Projection, e: Event) -> None:

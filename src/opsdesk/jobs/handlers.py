@@ -24,12 +24,30 @@ class UnknownJobKind(LookupError):
     """A job row names a kind no handler is registered for."""
 
 
+class StrandedJob(LookupError):
+    """A job is about something the model in force no longer has (a database where such
+    a model was applied before ``model apply`` refused it). The sweep records it as a
+    failed job, with what to do, and goes on with the others."""
+
+
 def expire_exception(uow: UnitOfWork, job: Job) -> None:
     """``exception.expire`` (ref: the exception id): expire the exception if it is still
     requested past its type's maximum duration, or approved past its expiry."""
     from opsdesk.desk import service
 
-    service.expire_exception(uow, int(job.ref))
+    x = uow.exception(int(job.ref))
+    if x.status == "requested":
+        try:
+            uow.model.exception_type(x.exception_type)
+        except KeyError:
+            raise StrandedJob(
+                f"exception {x.id} (type {x.exception_type!r}) is still requested, but the "
+                "model in force has no such type, so it can neither be decided nor expire; "
+                "apply a model with that type, or run `opsdesk model apply FILE "
+                "--expire-exceptions` to expire it (a dead job then needs `opsdesk worker "
+                "--retry-dead`)"
+            ) from None
+    service.expire_exception(uow, x.id)
 
 
 #: kinds whose handler lives in a capability: (module, function)

@@ -21,6 +21,7 @@ from opsdesk.model.schema import (
     Calendar,
     EscalationPath,
     OperatingModel,
+    RequestType,
     SlaPolicy,
     Team,
     TriageRule,
@@ -332,16 +333,31 @@ class _Checker:
                     )
             if not path.levels:
                 self.warning(f"escalation path '{path.id}' has no levels", base, "empty-path")
-            left: set[str] = set()
-            current: str | None = None
+            names: set[str] = set()
             for l_index, level in enumerate(path.levels):
                 lbase: PathKey = (*base, "levels", l_index)
+                if level.name in names:
+                    self.error(
+                        f"escalation path '{path.id}' has two levels named '{level.name}'; "
+                        "a ticket remembers the levels that fired by name, so name each "
+                        "level differently",
+                        (*lbase, "name"),
+                        "duplicate-level",
+                    )
+                names.add(level.name)
                 if level.when.priority is not None and level.when.priority not in PRIORITIES:
                     self.error(
                         f"unknown priority '{level.when.priority}' "
                         f"(use one of {', '.join(PRIORITIES)})",
                         (*lbase, "when", "priority"),
                         "unknown-priority",
+                    )
+                tier = level.when.customer_tier
+                if tier is not None and tier not in CUSTOMER_TIERS:
+                    self.error(
+                        f"unknown customer tier '{tier}' (use one of {', '.join(CUSTOMER_TIERS)})",
+                        (*lbase, "when", "customer_tier"),
+                        "unknown-tier",
                     )
                 if not level.actions:
                     self.warning(
@@ -356,20 +372,124 @@ class _Checker:
                             "role", action.notify_role, (*abase, "notify_role"), self.role_ids
                         )
                     team = action.transfer_to_team
-                    if team is None:
-                        continue
-                    if team not in self.team_ids:
+                    if team is not None and team not in self.team_ids:
                         self.unknown("team", team, (*abase, "transfer_to_team"), self.team_ids)
-                    elif team in left:
-                        self.error(
-                            f"escalation path '{path.id}' transfers back to team '{team}' "
-                            "after leaving it (ping-pong)",
-                            (*abase, "transfer_to_team"),
-                            "escalation-loop",
+        self.check_escalation_chains(by_id)
+        self.check_levels_can_fire(by_id)
+
+    def check_escalation_chains(self, by_id: dict[str, EscalationPath]) -> None:
+        """Transfers that could move a ticket back to a team it left, anywhere along a
+        ``then`` chain. Levels fire in any order, so two levels sending tickets to one
+        team and a level sending them elsewhere can make A -> B -> A."""
+        index_of = {p.id: i for i, p in enumerate(self.model.escalation_paths)}
+        reported: set[PathKey] = set()
+        for head in self.model.escalation_paths:
+            ids = _chain_ids(head.id, by_id)
+            transfers: list[tuple[str, str, str, PathKey]] = []  # team, path, level, where
+            for path_id in ids:
+                for l_index, level in enumerate(by_id[path_id].levels):
+                    for a_index, action in enumerate(level.actions):
+                        team = action.transfer_to_team
+                        if team is not None and team in self.team_ids:
+                            where: PathKey = (
+                                "escalation_paths",
+                                index_of[path_id],
+                                "levels",
+                                l_index,
+                                "actions",
+                                a_index,
+                                "transfer_to_team",
+                            )
+                            transfers.append((team, path_id, level.name, where))
+            teams = {team for team, *_ in transfers}
+            if len(teams) < 2:
+                continue
+            first: dict[str, tuple[str, str]] = {}
+            for team, path_id, level_name, where in transfers:
+                if team not in first:
+                    first[team] = (path_id, level_name)
+                    continue
+                if where in reported:
+                    continue
+                reported.add(where)
+                other = sorted(teams - {team})[0]
+                earlier_path, earlier_level = first[team]
+                self.error(
+                    f"escalation path '{path_id}' transfers back to team '{team}' after a "
+                    f"ticket may have left it for '{other}' (ping-pong): levels fire in any "
+                    f"order, and along {' -> '.join(ids)} level '{earlier_level}' "
+                    f"({earlier_path}) and level '{level_name}' ({path_id}) both transfer "
+                    f"to '{team}'",
+                    where,
+                    "escalation-loop",
+                )
+
+    def check_levels_can_fire(self, by_id: dict[str, EscalationPath]) -> None:
+        """Warn about escalation levels that can never fire for any ticket."""
+        users: dict[str, list[RequestType]] = {p: [] for p in by_id}
+        for rt in self.model.request_types:
+            if rt.escalation_path in by_id:
+                for path_id in _chain_ids(rt.escalation_path, by_id):
+                    users[path_id].append(rt)
+        policies = {p.id: p for p in self.model.sla_policies}
+        limit = self.model.settings.ping_pong_transfer_limit
+        for index, path in enumerate(self.model.escalation_paths):
+            base: PathKey = ("escalation_paths", index)
+            rts = users.get(path.id, [])
+            if not rts:
+                if path.levels:
+                    self.warning(
+                        f"escalation path '{path.id}' is used by no request type (directly "
+                        "or through 'then'), so its levels never fire",
+                        (*base, "id"),
+                        "never-fires",
+                    )
+                continue
+            rt_ids = {rt.id for rt in rts}
+            for l_index, level in enumerate(path.levels):
+                lbase: PathKey = (*base, "levels", l_index)
+                when = level.when
+                timed = when.before_breach is not None or when.after_breach is not None
+                if timed and (when.priority is None or when.priority in PRIORITIES):
+                    wanted = [when.priority] if when.priority is not None else list(PRIORITIES)
+                    if not any(
+                        _has_target(policies.get(rt.sla_policy or ""), priority)
+                        for rt in rts
+                        for priority in wanted
+                    ):
+                        at_priority = f" at priority {when.priority}" if when.priority else ""
+                        self.warning(
+                            f"escalation level '{level.name}' can never fire: it waits for an "
+                            f"SLA clock, and no request type using path '{path.id}' "
+                            f"({', '.join(sorted(rt_ids))}) has an SLA target{at_priority}",
+                            (*lbase, "when"),
+                            "never-fires",
                         )
-                    if current is not None and current != team:
-                        left.add(current)
-                    current = team
+                if when.exception_denied is True and not any(
+                    not et.request_types or rt_ids & set(et.request_types)
+                    for et in self.model.exception_types
+                ):
+                    self.warning(
+                        f"escalation level '{level.name}' can never fire: it waits for a "
+                        "denied exception, and no exception type may be raised on the "
+                        f"request types using path '{path.id}' ({', '.join(sorted(rt_ids))})",
+                        (*lbase, "when", "exception_denied"),
+                        "never-fires",
+                    )
+                if when.transfers_at_least is not None and when.transfers_at_least >= limit:
+                    for a_index, action in enumerate(level.actions):
+                        if action.transfer_to_team is None:
+                            continue
+                        self.warning(
+                            f"escalation level '{level.name}' transfers tickets moved "
+                            f"{when.transfers_at_least} times or more, which the ping-pong "
+                            f"guard (ping_pong_transfer_limit {limit}) hands to the owning "
+                            "team's lead to decide; the transfer is skipped while that lead "
+                            "holds the ticket (the guard wins): use assign_team_lead or "
+                            "notify_role",
+                            (*lbase, "actions", a_index, "transfer_to_team"),
+                            "contested-transfer",
+                        )
 
     def check_request_types(self) -> None:
         by_path = {p.id: p for p in self.model.escalation_paths}
@@ -576,6 +696,24 @@ def _then_cycle(start: str, by_id: dict[str, EscalationPath]) -> list[str]:
             return []  # loops, but elsewhere: reported on the paths inside that loop
         current = by_id[current].then
     return []
+
+
+def _chain_ids(start: str, by_id: dict[str, EscalationPath]) -> list[str]:
+    """``start`` and the paths its ``then`` chain adds, in order, each once."""
+    ids: list[str] = []
+    current: str | None = start
+    while current is not None and current in by_id and current not in ids:
+        ids.append(current)
+        current = by_id[current].then
+    return ids
+
+
+def _has_target(policy: SlaPolicy | None, priority: str) -> bool:
+    """Whether the policy measures some clock at that priority."""
+    if policy is None:
+        return False
+    target = policy.targets.get(priority)
+    return target is not None and any((getattr(target, name) or 0) > 0 for name in _DURATION_FIELDS)
 
 
 def _effective_transfers(start: str, by_id: dict[str, EscalationPath]) -> list[tuple[str, str]]:

@@ -68,6 +68,7 @@ __all__ = [
     "pause",
     "policy_of",
     "react",
+    "restart_stranded",
     "resume",
     "retarget",
     "stop",
@@ -542,6 +543,29 @@ class _Run:
                 policy = policy_of(self.model, ticket.request_type)
                 if policy is not None:
                     self.start(ticket, policy, "next_reply", event.at)
+
+
+def restart_stranded(
+    uow: UnitOfWork, clocks: Iterable[tuple[int, int]], reason: str
+) -> list[Event]:
+    """Stop the given clocks (their policy or calendar left the model in force) and start,
+    for each, the clock of the same metric under the policy the ticket's request type has
+    now, from the same start: what a re-triage to another policy does. Returns the events
+    appended (the caller runs the reactions to them). ``clocks`` are (ticket id, clock id)
+    pairs."""
+    pairs = list(clocks)
+    wanted = {clock_id for _, clock_id in pairs}
+    run = _Run(uow)
+    for ticket_id in sorted({ticket_id for ticket_id, _ in pairs}):
+        ticket = uow.ticket(ticket_id)
+        for clock in uow.sla_clocks(ticket_id):
+            if clock.id not in wanted or clock.status not in _ACTIVE:
+                continue
+            run.stop(clock, ticket, reason)
+            policy = policy_of(run.model, ticket.request_type)
+            if policy is not None:
+                run.start(ticket, policy, clock.metric, clock.started_at)
+    return run.appended
 
 
 # --- the timer ---------------------------------------------------------------------------------

@@ -2,9 +2,12 @@
 as domain commands, each leaving its events.
 
 The path is the request type's ``escalation_path`` followed through its ``then`` chain,
-one list of levels. Levels fire in order and each at most once: the ticket remembers how
-far it got (``escalation_path`` and ``escalation_level`` in its state, folded from
-``escalation.fired``). A level fires when all its ``when`` conditions hold:
+one list of levels. **Every level fires when its own conditions first hold, in any
+order, at most once per ticket**: the ticket remembers the levels that fired
+(``escalation_fired`` in its state, folded from ``escalation.fired``, so replay and
+``opsdesk verify`` rebuild it), by path and level name. A level whose conditions do not
+hold yet is simply not due: it waits, however many later levels fire before it. A level
+fires when all its ``when`` conditions hold:
 
 - ``before_breach: X``: a running SLA clock is due within X (now >= due - X);
 - ``after_breach: X``: a running SLA clock is breached and now >= due + X;
@@ -12,32 +15,37 @@ far it got (``escalation_path`` and ``escalation_level`` in its state, folded fr
 - ``transfers_at_least: N``: the ticket has been transferred N times or more;
 - ``exception_denied``: the ticket has (true) or has not (false) a denied exception.
 
-The first level at or after the ticket's position whose conditions hold fires; levels
-it passes over are recorded in the event's ``skipped`` and never fire later. (A strict
-one-by-one ladder would stall a ticket forever on a level that cannot hold for it, such
-as "customer tier is vip" for any other customer.) A fired level emits
-``escalation.fired`` and then runs its actions:
+A fired level emits ``escalation.fired`` and then runs its actions:
 
 - ``notify_role``: ``notification.requested`` for that role in the owning team;
 - ``transfer_to_team``: :func:`opsdesk.domain.commands.transfer_ticket` to that team's
-  queue; skipped when that team already owns the ticket (never escalate to the owner);
+  queue; skipped when that team already owns the ticket (never escalate to the owner),
+  and while the ticket is with a lead deciding a contested transfer (the ping-pong
+  guard wins: escalation never takes a contested ticket from the lead who decides it);
 - ``raise_priority``: :func:`opsdesk.domain.commands.change_priority` one step up
   :data:`opsdesk.model.vocabulary.PRIORITIES`; skipped at the top;
 - ``assign_team_lead``: a transfer within the owning team to an active member holding
   the team's ``lead_role`` (online first, then least loaded); skipped when there is none.
 
-When the last level has fired, ``escalation.exhausted`` is emitted once: there is
-nowhere further to go, and nothing loops. Time-based levels are checked by
-``escalation.check`` jobs (:func:`fire_escalation_check`) at the instant the next such
-level can hold for the earliest-due running clock; any other change that can make a
-level hold (priority, transfer, denial, SLA marks) re-evaluates at once.
+When every level of the chain has fired, ``escalation.exhausted`` is emitted once.
+
+What an evaluation costs is kept to what a change can affect. Each level knows the
+events after which its conditions can newly hold (a transfer for ``transfers_at_least``,
+a denial for ``exception_denied``, the SLA clock events for the time conditions, a
+priority change for ``priority``); an event wakes only the levels waiting for it, and a
+ticket with no pending level costs nothing. Triage and reopen evaluate every pending
+level. Time-based levels are checked by ``escalation.check`` jobs
+(:func:`fire_escalation_check`) at the first instant the next such level can hold for the
+earliest-due running clock; a command queues a new check only when it moved that
+clock's due time (or gave the ticket a new path), since an earlier check that finds
+nothing queues the next one itself.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -59,42 +67,88 @@ from opsdesk.store.uow import UnitOfWork
 
 __all__ = [
     "CHECK_KIND",
+    "Chain",
+    "Facts",
     "Step",
     "chain",
+    "compiled_chain",
     "conditions_hold",
+    "deciding_lead",
     "evaluate",
     "fire_escalation_check",
-    "position",
     "react",
+    "wakes_on",
 ]
 
 #: the jobs-outbox kind of a time-based escalation check; ``ref`` names the level
 CHECK_KIND: Final = "escalation.check"
-# Events that can make a level's conditions hold. A clock that pauses or ends can only
-# make them fail; a check queued for it finds nothing and queues the next one.
-_TRIGGERS: Final = frozenset(
-    {
-        "ticket.triaged",
-        "ticket.priority_changed",
-        "ticket.transferred",
-        "exception.denied",
-        "sla.activated",
-        "sla.resumed",
-        "sla.retargeted",
-        "sla.warning",
-        "sla.breached",
-    }
+# SLA clock events: a time condition can newly hold after them. (A clock that pauses or
+# ends can only make them fail; a check queued for it finds nothing, queues the next.)
+_CLOCK_EVENTS: Final = frozenset(
+    {"sla.activated", "sla.resumed", "sla.retargeted", "sla.warning", "sla.breached"}
 )
-# Events that move the instants time-based levels wait for: the next check is queued
-_RESCHEDULE: Final = frozenset({"ticket.triaged", "sla.activated", "sla.resumed", "sla.retargeted"})
+# the events after which each condition can newly hold; a tier never changes on a
+# ticket, and "no exception denied" holds from the start, so only triage wakes those
+_WAKES: Final[dict[str, frozenset[str]]] = {
+    "before_breach": _CLOCK_EVENTS,
+    "after_breach": _CLOCK_EVENTS,
+    "priority": frozenset({"ticket.priority_changed"}),
+    "customer_tier": frozenset(),
+    "transfers_at_least": frozenset({"ticket.transferred"}),
+    "exception_denied": frozenset({"exception.denied"}),
+}
+# events that evaluate every pending level: a (new) path, a reopened ticket
+_EVERY_LEVEL: Final = frozenset({"ticket.triaged", "ticket.reopened"})
+_TRIGGERS: Final = frozenset().union(*_WAKES.values(), _EVERY_LEVEL)
+# events that move a clock's due time, hence the instant the next check is due
+_MOVES_DUE: Final = frozenset({"sla.activated", "sla.resumed", "sla.retargeted"})
 # built once so SQLAlchemy reuses their compiled form
 _DENIED_OF = (
     select(t.exceptions.c.id)
     .where(t.exceptions.c.ticket_id == bindparam("ticket_id_"), t.exceptions.c.status == "denied")
     .limit(1)
 )
-# per unit of work: tickets known to have (or not) a denied exception
-_DENIED: weakref.WeakKeyDictionary[UnitOfWork, dict[int, bool]] = weakref.WeakKeyDictionary()
+_LAST_OWNERSHIP_EVENTS = (
+    select(t.events.c.type, t.events.c.payload)
+    .where(
+        t.events.c.ticket_id == bindparam("ticket_id_"),
+        t.events.c.type.in_(["ownership.contested", "ticket.transferred"]),
+    )
+    .order_by(t.events.c.seq.desc())
+    .limit(2)
+)
+
+
+@dataclass(slots=True)
+class _Memo:
+    """What one unit of work already knows, so each command asks the database once."""
+
+    #: tickets known to have (True) or not (False) a denied exception
+    denied: dict[int, bool] = field(default_factory=dict)
+    #: ticket -> the last seq a full evaluation of it had seen
+    seen: dict[int, int] = field(default_factory=dict)
+    #: tickets created in this unit of work (no check can be waiting for them yet)
+    created: set[int] = field(default_factory=set)
+
+
+_MEMO: weakref.WeakKeyDictionary[UnitOfWork, _Memo] = weakref.WeakKeyDictionary()
+
+
+def _memo(uow: UnitOfWork) -> _Memo:
+    memo = _MEMO.get(uow)
+    if memo is None:
+        memo = _MEMO[uow] = _Memo()
+    return memo
+
+
+def wakes_on(when: EscalationWhen) -> frozenset[str]:
+    """The event types after which a level with these conditions can newly hold
+    (besides triage and reopen, which wake every level)."""
+    found: set[str] = set()
+    for name, events in _WAKES.items():
+        if getattr(when, name) is not None:
+            found |= events
+    return frozenset(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +158,45 @@ class Step:
     path: str
     index: int
     level: EscalationLevel
+    #: the events after which its conditions can newly hold (see :func:`wakes_on`)
+    wakes: frozenset[str] = frozenset()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """How the ticket remembers that the level fired: its path and its name."""
+        return (self.path, self.level.name)
+
+    @property
+    def timed(self) -> bool:
+        when = self.level.when
+        return when.before_breach is not None or when.after_breach is not None
 
     @property
     def label(self) -> str:
         return f"{self.path}#{self.index} {self.level.name!r}"
 
 
-def chain(model: OperatingModel, path_id: str) -> list[Step]:
-    """The levels of ``path_id`` followed by those of its ``then`` paths, in order.
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """A path followed through its ``then`` chain, compiled once per model version."""
 
-    A path met twice ends the chain (the checker refuses such loops anyway).
-    """
+    head: str
+    steps: tuple[Step, ...]
+    keys: frozenset[tuple[str, str]]
+
+
+# (id of the model, head path) -> (model, chain); models are immutable and cached per
+# version, and the model is kept in the value so its id cannot be reused while cached
+_CHAINS: dict[tuple[int, str], tuple[OperatingModel, Chain]] = {}
+
+
+def compiled_chain(model: OperatingModel, path_id: str) -> Chain:
+    """The levels of ``path_id`` and of its ``then`` paths, in order, compiled once per
+    model. A path met twice ends the chain (the checker refuses such loops anyway)."""
+    key = (id(model), path_id)
+    cached = _CHAINS.get(key)
+    if cached is not None and cached[0] is model:
+        return cached[1]
     steps: list[Step] = []
     seen: set[str] = set()
     current: str | None = path_id
@@ -124,36 +206,65 @@ def chain(model: OperatingModel, path_id: str) -> list[Step]:
             path = model.escalation_path(current)
         except KeyError:
             break
-        steps.extend(Step(path.id, i, level) for i, level in enumerate(path.levels))
+        steps.extend(
+            Step(path.id, i, level, wakes_on(level.when)) for i, level in enumerate(path.levels)
+        )
         current = path.then
-    return steps
+    built = Chain(path_id, tuple(steps), frozenset(s.key for s in steps))
+    if len(_CHAINS) > 1024:
+        _CHAINS.clear()
+    _CHAINS[key] = (model, built)
+    return built
 
 
-def position(steps: Sequence[Step], ticket: TicketState) -> int:
-    """How many steps of the chain the ticket has gone past (fired or passed over)."""
-    if ticket.escalation_path is None:
-        return 0
-    for offset, step in enumerate(steps):
-        if step.path == ticket.escalation_path:
-            return offset + ticket.escalation_level
-    return 0  # its path is not in this chain (re-triaged): start from the top
+def chain(model: OperatingModel, path_id: str) -> list[Step]:
+    """The levels of ``path_id`` followed by those of its ``then`` paths, in order."""
+    return list(compiled_chain(model, path_id).steps)
 
 
-@dataclass
+def _chain_of(model: OperatingModel, request_type: str) -> Chain | None:
+    try:
+        head = model.request_type(request_type).escalation_path
+    except KeyError:
+        return None
+    return compiled_chain(model, head) if head is not None else None
+
+
 class Facts:
-    """What the conditions of a level are judged on."""
+    """What the conditions of a level are judged on, each read only when a condition
+    asks for it (the customer's tier, the clocks, a denied exception)."""
 
-    now: datetime
-    ticket: TicketState
-    tier: str
-    clocks: list[SlaClockState]
-    has_denied_exception: Callable[[], bool]
+    def __init__(
+        self,
+        now: datetime,
+        ticket: TicketState,
+        *,
+        tier: Callable[[], str],
+        clocks: Callable[[], list[SlaClockState]],
+        has_denied_exception: Callable[[], bool],
+    ) -> None:
+        self.now = now
+        self.ticket = ticket
+        self._tier = tier
+        self._clocks = clocks
+        self._counting: list[SlaClockState] | None = None
+        self.has_denied_exception = has_denied_exception
+
+    @property
+    def tier(self) -> str:
+        return self._tier()
 
     @property
     def counting(self) -> list[SlaClockState]:
         """Running clocks with a due time, earliest due first."""
-        running = [c for c in self.clocks if c.status == "running" and c.due_at is not None]
-        return sorted(running, key=lambda c: (c.due_at, c.id))
+        if self._counting is None:
+            running = [c for c in self._clocks() if c.status == "running" and c.due_at is not None]
+            self._counting = sorted(running, key=lambda c: (c.due_at, c.id))
+        return self._counting
+
+    def forget_clocks(self) -> None:
+        """The clocks may have changed (an action re-targeted them): read them again."""
+        self._counting = None
 
 
 def _at(instant: datetime) -> str:
@@ -161,23 +272,25 @@ def _at(instant: datetime) -> str:
 
 
 def conditions_hold(when: EscalationWhen, facts: Facts) -> list[str] | None:
-    """The reasons the level fires when all its conditions hold, else None."""
-    reasons: list[str] = []
+    """The reasons the level fires when all its conditions hold, else None. The cheap
+    conditions are judged first, so a level that fails on them reads nothing more; the
+    reasons keep the order of the conditions in :class:`EscalationWhen`."""
+    found: dict[str, str] = {}
     ticket = facts.ticket
     if when.priority is not None:
         if ticket.priority != when.priority:
             return None
-        reasons.append(f"priority is {when.priority}")
-    if when.customer_tier is not None:
-        if facts.tier != when.customer_tier:
-            return None
-        reasons.append(f"customer tier is {when.customer_tier}")
+        found["priority"] = f"priority is {when.priority}"
     if when.transfers_at_least is not None:
         if ticket.transfer_count < when.transfers_at_least:
             return None
-        reasons.append(
+        found["transfers_at_least"] = (
             f"transferred {ticket.transfer_count} times (at least {when.transfers_at_least})"
         )
+    if when.customer_tier is not None:
+        if facts.tier != when.customer_tier:
+            return None
+        found["customer_tier"] = f"customer tier is {when.customer_tier}"
     if when.before_breach is not None:
         margin = timedelta(minutes=when.before_breach)
         near = [c for c in facts.counting if c.due_at and facts.now >= c.due_at - margin]
@@ -185,7 +298,7 @@ def conditions_hold(when: EscalationWhen, facts: Facts) -> list[str] | None:
             return None
         clock = near[0]
         assert clock.due_at is not None
-        reasons.append(
+        found["before_breach"] = (
             f"{clock.metric} due {_at(clock.due_at)}, within {format_duration(when.before_breach)}"
         )
     if when.after_breach is not None:
@@ -199,7 +312,7 @@ def conditions_hold(when: EscalationWhen, facts: Facts) -> list[str] | None:
             return None
         clock = late[0]
         assert clock.due_at is not None
-        reasons.append(
+        found["after_breach"] = (
             f"{clock.metric} breached at {_at(clock.due_at)}, "
             f"{format_duration(when.after_breach)} or more ago"
         )
@@ -207,8 +320,21 @@ def conditions_hold(when: EscalationWhen, facts: Facts) -> list[str] | None:
         denied = facts.has_denied_exception()
         if denied != when.exception_denied:
             return None
-        reasons.append("an exception was denied" if denied else "no exception was denied")
+        found["exception_denied"] = (
+            "an exception was denied" if denied else "no exception was denied"
+        )
+    reasons = [found[name] for name in _REASON_ORDER if name in found]
     return reasons or ["the level has no conditions"]
+
+
+_REASON_ORDER: Final = (
+    "priority",
+    "customer_tier",
+    "transfers_at_least",
+    "before_breach",
+    "after_breach",
+    "exception_denied",
+)
 
 
 def _next_instant(when: EscalationWhen, facts: Facts) -> datetime | None:
@@ -253,6 +379,35 @@ def _team_lead(uow: UnitOfWork, team_id: str) -> UserState | None:
     return commands.choose_lead(uow.model, team_id, candidates)
 
 
+def deciding_lead(uow: UnitOfWork, ticket: TicketState) -> int | None:
+    """The lead holding the ticket to decide a contested transfer (the ping-pong guard
+    handed it to them and they have not moved it on since), or None.
+
+    Read from the log: the ticket's last ``ownership.contested``, followed at most by
+    the hand-over to that lead, and the ticket still with that lead in that team.
+    """
+    if ticket.owning_agent is None:
+        return None
+    uow.flush()
+    rows = uow.conn.execute(_LAST_OWNERSHIP_EVENTS, {"ticket_id_": ticket.id}).all()
+    contest = None
+    if rows and rows[0].type == "ownership.contested":
+        contest = rows[0].payload
+    elif (
+        len(rows) == 2
+        and rows[1].type == "ownership.contested"
+        and rows[0].payload.get("to_agent") == rows[1].payload["lead_id"]
+    ):
+        contest = rows[1].payload
+    if (
+        contest is not None
+        and contest["lead_id"] == ticket.owning_agent
+        and contest["owning_team"] == ticket.owning_team
+    ):
+        return int(contest["lead_id"])
+    return None
+
+
 def _plan_actions(
     uow: UnitOfWork, ctx: Context, ticket: TicketState, step: Step, why: str
 ) -> tuple[list[str], list[str], list[NewEvent]]:
@@ -284,6 +439,14 @@ def _plan_actions(
                 team = action.transfer_to_team
                 if team == sim.owning_team:
                     skipped.append(f"{label}: {team} already owns the ticket")
+                    continue
+                lead = deciding_lead(uow, sim)
+                if lead is not None:
+                    # the ping-pong guard wins: the lead it handed the ticket to decides
+                    skipped.append(
+                        f"{label}: ownership is contested and lead {lead} of "
+                        f"{sim.owning_team} decides where the ticket goes (ping-pong guard)"
+                    )
                     continue
                 out += commands.transfer_ticket(ctx, sim, reason=reason, to_team=team)
                 sim.owning_team, sim.owning_agent = team, None
@@ -335,77 +498,97 @@ def _assign_lead(
 # --- evaluation -----------------------------------------------------------------------------------
 
 
-def evaluate(uow: UnitOfWork, ticket_id: int, *, schedule: bool = True) -> list[Event]:
-    """Fire every level of the ticket's escalation path that is due, in order; emit
-    ``escalation.exhausted`` once after the last; with ``schedule`` (or when a level
-    fired) queue the next time-based check. Returns the events appended."""
+def evaluate(
+    uow: UnitOfWork,
+    ticket_id: int,
+    *,
+    woken_by: Collection[str] | None = None,
+    moved_clocks: Collection[int] = (),
+    reschedule: bool = True,
+    once: bool = False,
+) -> list[Event]:
+    """Fire every pending level of the ticket's escalation path whose conditions hold,
+    in chain order; emit ``escalation.exhausted`` once when every level has fired.
+    Returns the events appended.
+
+    ``woken_by`` (event types) limits the evaluation to the levels those events can make
+    hold; None evaluates every pending level. The next time-based check is queued when
+    ``reschedule`` is set or when one of ``moved_clocks`` is now the earliest-due running
+    clock; ``once`` skips it when the same check is already waiting (what a check job,
+    which may race with a command that queued the same instant, asks for).
+    """
+    memo = _memo(uow)
+    if woken_by is None:
+        memo.seen[ticket_id] = uow.last_seq
     ticket = uow.ticket(ticket_id)
     if ticket.status not in ACTIVE_STATUSES or ticket.request_type is None:
         return []
     model = uow.model
-    try:
-        head = model.request_type(ticket.request_type).escalation_path
-    except KeyError:
+    path = _chain_of(model, ticket.request_type)
+    if path is None or not path.steps:
         return []
-    steps = chain(model, head) if head is not None else []
-    if not steps:
-        return []
-    assert head is not None
-    known = _DENIED.setdefault(uow, {})
+    done = {(p, n) for p, n in ticket.escalation_fired}
+    pending = [s for s in path.steps if s.key not in done]
+    if not pending and ticket.escalation_exhausted:
+        return []  # nothing left to fire, and the warning is given
 
     def has_denied_exception() -> bool:
-        if ticket.id not in known:
+        if ticket_id not in memo.denied:
             uow.flush()
-            found = uow.conn.execute(_DENIED_OF, {"ticket_id_": ticket.id}).first()
-            known[ticket.id] = found is not None
-        return known[ticket.id]
+            found = uow.conn.execute(_DENIED_OF, {"ticket_id_": ticket_id}).first()
+            memo.denied[ticket_id] = found is not None
+        return memo.denied[ticket_id]
 
     facts = Facts(
-        now=uow.now,
-        ticket=ticket,
-        tier=uow.customer(ticket.customer_id).tier,
-        clocks=uow.sla_clocks(ticket.id),
+        uow.now,
+        ticket,
+        tier=lambda: uow.customer(ticket.customer_id).tier,
+        clocks=lambda: uow.sla_clocks(ticket_id),
         has_denied_exception=has_denied_exception,
     )
-    ctx = Context(model=model, now=uow.now, ids=uow, actor_kind="system")
+    wake = None if woken_by is None else frozenset(woken_by)
     appended: list[Event] = []
-    for _ in range(len(steps)):
-        start = position(steps, ticket)
-        fired = None
-        for k in range(start, len(steps)):
-            reasons = conditions_hold(steps[k].level.when, facts)
-            if reasons is not None:
-                fired = k, reasons
-                break
-        if fired is None:
+    ctx: Context | None = None
+    # a timed level woken by a change of its other conditions (a priority, a transfer)
+    # may now wait for another clock's instant than the check queued for it
+    waits_again = False
+    for step in pending:
+        if wake is not None and not (step.wakes & wake):
+            continue
+        if ticket.status not in ACTIVE_STATUSES:
             break
-        k, reasons = fired
-        step = steps[k]
+        reasons = conditions_hold(step.level.when, facts)
+        if reasons is None:
+            waits_again = waits_again or (
+                step.timed and wake is not None and bool((wake - _CLOCK_EVENTS) & step.wakes)
+            )
+            continue
+        ctx = ctx or Context(model=model, now=uow.now, ids=uow, actor_kind="system")
         labels, skipped, actions = _plan_actions(uow, ctx, ticket, step, "; ".join(reasons))
-        passed = [
-            f"passed over level {s.label}: its conditions did not hold" for s in steps[start:k]
-        ]
         payload = ev.EscalationFired(
             path=step.path,
             level=step.index,
             name=step.level.name,
             reasons=reasons,
             actions=labels,
-            skipped=[*passed, *skipped],
+            skipped=skipped,
         )
         fired_event = new_event(
             "escalation.fired", payload, ticket_id=ticket.id, customer_id=ticket.customer_id
         )
         appended += uow.append([fired_event, *actions])
-        facts.clocks = uow.sla_clocks(ticket.id)
-        schedule = True
-    if position(steps, ticket) >= len(steps):
+        facts.forget_clocks()
+    if appended:
+        done = {(p, n) for p, n in ticket.escalation_fired}
+        pending = [s for s in pending if s.key not in done]
+    if not pending:
         if not ticket.escalation_exhausted:
-            last = steps[-1]
+            last = path.steps[-1]
             payload_x = ev.EscalationExhausted(
-                path=head,
-                levels=len(steps),
-                reason=f"the last level ({last.label}) has fired; nowhere further to escalate",
+                path=path.head,
+                levels=len(path.steps),
+                reason=f"every level up to the last ({last.label}) has fired; "
+                "nowhere further to escalate",
             )
             appended += uow.append(
                 [
@@ -418,53 +601,98 @@ def evaluate(uow: UnitOfWork, ticket_id: int, *, schedule: bool = True) -> list[
                 ]
             )
         return appended
-    if schedule:
-        _schedule_next_check(uow, steps, position(steps, ticket), facts)
+    if reschedule or (
+        moved_clocks and facts.counting and facts.counting[0].id in set(moved_clocks)
+    ):
+        _schedule_next_check(uow, pending, facts, once=once)
+    elif waits_again:
+        _schedule_next_check(uow, pending, facts, once=True)
     return appended
 
 
-def _schedule_next_check(uow: UnitOfWork, steps: Sequence[Step], start: int, facts: Facts) -> None:
-    """Queue a check at the first instant a remaining time-based level can hold, unless
-    the same check is already queued. A check queued
-    for an instant that has since moved later finds nothing and queues the next one."""
-    upcoming = [
-        (at, step)
-        for step in steps[start:]
-        if (at := _next_instant(step.level.when, facts)) is not None and at > facts.now
-    ]
+def _schedule_next_check(
+    uow: UnitOfWork, pending: Sequence[Step], facts: Facts, *, once: bool
+) -> None:
+    """Queue a check at the first instant a pending time-based level can hold (a level
+    waiting for a tier the customer does not have never will). A check queued for an
+    instant that has since moved later finds nothing and queues the next one."""
+    upcoming = []
+    for step in pending:
+        if not step.timed:
+            continue
+        tier = step.level.when.customer_tier
+        if tier is not None and facts.tier != tier:
+            continue
+        at = _next_instant(step.level.when, facts)
+        if at is not None and at > facts.now:
+            upcoming.append((at, step))
     if not upcoming:
         return
     at, step = min(upcoming, key=lambda pair: pair[0])
     uow.schedule(
-        CHECK_KIND, at, ticket_id=facts.ticket.id, ref=f"{step.path}#{step.index}", once=True
+        CHECK_KIND, at, ticket_id=facts.ticket.id, ref=f"{step.path}#{step.index}", once=once
     )
 
 
+@dataclass(slots=True)
+class _Wake:
+    types: set[str] = field(default_factory=set)
+    every: bool = False
+    moved_clocks: set[int] = field(default_factory=set)
+
+
 def react(uow: UnitOfWork, events: Sequence[Event]) -> list[Event]:
-    """Evaluate the escalation path of every ticket the ``events`` may have moved."""
-    tickets: dict[int, bool] = {}  # ticket -> whether its next check must be queued
+    """Evaluate the escalation path of every ticket the ``events`` may have moved, only
+    the levels those events can make hold."""
+    memo = _memo(uow)
+    woken: dict[int, _Wake] = {}
     for e in events:
-        if e.ticket_id is None:
+        tid = e.ticket_id
+        if tid is None:
             continue
-        if e.type == "exception.denied":
-            _DENIED.setdefault(uow, {})[e.ticket_id] = True
-        reopened = e.type == "ticket.status_changed" and e.payload.get("reopened", False)
-        if e.type in _TRIGGERS or reopened:
-            moved = e.type in _RESCHEDULE or reopened
-            tickets[e.ticket_id] = tickets.get(e.ticket_id, False) or moved
+        kind = e.type
+        if kind == "ticket.created":
+            memo.denied.setdefault(tid, False)  # a new ticket has no exception yet
+            memo.created.add(tid)
+            continue
+        if kind == "exception.denied":
+            memo.denied[tid] = True
+        elif kind == "ticket.status_changed":
+            if not e.payload.get("reopened", False):
+                continue
+            kind = "ticket.reopened"
+        if kind not in _TRIGGERS or e.seq <= memo.seen.get(tid, 0):
+            continue  # not a trigger, or a full evaluation of the ticket already saw it
+        wake = woken.get(tid)
+        if wake is None:
+            wake = woken[tid] = _Wake()
+        wake.types.add(kind)
+        if kind in _EVERY_LEVEL:
+            wake.every = True
+        elif kind in _MOVES_DUE:
+            wake.moved_clocks.add(e.payload["clock_id"])
     appended: list[Event] = []
-    for ticket_id, schedule in tickets.items():
-        appended += evaluate(uow, ticket_id, schedule=schedule)
+    for ticket_id, wake in woken.items():
+        appended += evaluate(
+            uow,
+            ticket_id,
+            woken_by=None if wake.every else wake.types,
+            moved_clocks=wake.moved_clocks,
+            reschedule=wake.every,
+            # a re-triaged or reopened ticket may have the same check waiting already
+            once=ticket_id not in memo.created,
+        )
     return appended
 
 
 def fire_escalation_check(uow: UnitOfWork, job: Job) -> None:
-    """Job handler for ``escalation.check``: re-evaluate the ticket's path now. A stale
-    check (solved ticket, level already fired, clock fulfilled) fires nothing."""
+    """Job handler for ``escalation.check``: re-evaluate the ticket's path now and queue
+    the next check. A stale check (solved ticket, level already fired, clock fulfilled)
+    fires nothing."""
     if job.ticket_id is None:
         return
     try:
         uow.ticket(job.ticket_id)
     except NotFound:
         return
-    evaluate(uow, job.ticket_id)
+    evaluate(uow, job.ticket_id, once=True)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    text,
 )
 
 NAMING = {
@@ -151,6 +152,8 @@ tickets = Table(
     Column("escalation_path", String(64)),
     Column("escalation_level", Integer, nullable=False, server_default="0"),
     Column("escalation_exhausted", Boolean, nullable=False, server_default=false()),
+    # the escalation levels fired so far, [[path, level name], ...] in firing order
+    Column("escalation_fired", JSON, nullable=False, server_default=text("'[]'")),
     Index("ix_tickets_status_id", "status", "id"),
     Index("ix_tickets_team_status", "owning_team", "status"),
     # an agent's open load per channel and last acceptance, read by routing index-only

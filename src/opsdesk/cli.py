@@ -955,10 +955,10 @@ CLI_FINDINGS = 10
 def _print_diagnosis(result: Any) -> None:
     """Summary, overall KPIs (unavailable ones with their reason), the top findings with
     their units and baselines, the kinds this log cannot measure, and the fix-first list."""
-    from opsdesk.analytics.findings import BASELINE_LABELS
-    from opsdesk.analytics.kpis import KPI_COLUMNS, lookup
     from rich.table import Table
 
+    from opsdesk.analytics.findings import BASELINE_LABELS
+    from opsdesk.analytics.kpis import KPI_COLUMNS, lookup
     from opsdesk.analytics.report.format import fmt_hours, fmt_percent, fmt_value, humanize
 
     s = result.summary

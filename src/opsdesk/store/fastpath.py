@@ -27,12 +27,18 @@ Converter = Callable[[Any], Any]
 def _sqlite_dt_out(value: datetime | None) -> str | None:
     if value is None:
         return None
-    v = value.astimezone(UTC)
-    # SQLAlchemy's SQLite DATETIME storage format
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d} {v.hour:02d}:{v.minute:02d}:"
-        f"{v.second:02d}.{v.microsecond:06d}"
-    )
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # SQLAlchemy's SQLite DATETIME storage format: 2026-11-25 14:00:00.000000
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_json_out(value: Any) -> str:
+    # orjson: about 10x json.dumps on event payloads; the text is JSON either way
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # integers beyond 64 bits: the standard library has them
+        return json.dumps(value)
 
 
 def _sqlite_dt_in(value: str | None) -> datetime | None:
@@ -80,7 +86,7 @@ class TableSql:
                 out[column.name] = _sqlite_dt_out if sqlite else _pg_dt_out
                 into[column.name] = _sqlite_dt_in if sqlite else _pg_dt_in
             elif isinstance(column.type, JSON):
-                out[column.name] = json.dumps if sqlite else _pg_json_out
+                out[column.name] = _sqlite_json_out if sqlite else _pg_json_out
                 into[column.name] = _json_in
             elif isinstance(column.type, Boolean) and sqlite:
                 into[column.name] = _bool_in

@@ -140,12 +140,12 @@ def test_escalation_with_a_model_uses_escalation_teams() -> None:
     model = load_model_file(example_model_path()).model
     assert model is not None
     log = Log()
-    log.case("e1", team="frontline").transfer(1, "complaints").solve(5)
+    log.case("e1", team="frontline").transfer(1, "vip_care").solve(5)
     log.case("e2", team="frontline").transfer(1, "billing").transfer(2, "frontline").solve(5)
     log.case("e3", team="frontline").solve(5)
     with_model = lookup(diagnose(log.table(), model=model).kpis, "overall", "all")
     without = lookup(diagnose(log.table()).kpis, "overall", "all")
-    assert with_model["escalation_rate"] == pytest.approx(1 / 3)  # e1 reached complaints
+    assert with_model["escalation_rate"] == pytest.approx(1 / 3)  # e1 reached the VIP desk
     assert without["escalation_rate"] == pytest.approx(1 / 3)  # e2 had two transfers
 
 

@@ -7,13 +7,13 @@ Every write goes through :meth:`UnitOfWork.append`; nothing else inserts into
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from opsdesk.domain.commands import Context, check_ownership
@@ -168,7 +168,7 @@ class UnitOfWork:
         self.last_seq: int = last_seq
         self.model_version: str | None = model_version
         self._counters: dict[str, int] = dict(
-            (json.loads(counters) if isinstance(counters, str) else counters) or {}
+            (orjson.loads(counters) if isinstance(counters, str) else counters) or {}
         )
         self._head = (self.last_seq, self.model_version, dict(self._counters))
         return self
@@ -183,7 +183,7 @@ class UnitOfWork:
             if exc_type is None:
                 self.flush()
                 if (self.last_seq, self.model_version, self._counters) != self._head:
-                    counters = json.dumps(self._counters)
+                    counters = orjson.dumps(self._counters).decode()
                     self._cur.execute(
                         _UPDATE_HEAD_SQL[self._sqlite],
                         (self.last_seq, self.model_version, counters),
@@ -326,11 +326,21 @@ class UnitOfWork:
         """Rows whose ``column`` is one of ``values`` (ints), loaded as :meth:`_load`
         would load them one by one; rows already in ``cache`` are left untouched."""
         sql = self._sql[table]
-        # ints only, so inlining them is safe and keeps one statement for any count
-        listed = ", ".join(str(int(v)) for v in values)
-        self._cur.execute(
-            f"SELECT {', '.join(sql.columns)} FROM {table} WHERE {column} IN ({listed})"  # noqa: S608
-        )
+        ids = [int(v) for v in values]
+        if len(ids) <= 8:
+            # placeholders: the driver's statement cache then holds a few shapes, instead
+            # of preparing a new statement for every ticket
+            marks = ", ".join("?" if self._sqlite else "%s" for _ in ids)
+            self._cur.execute(
+                f"SELECT {', '.join(sql.columns)} FROM {table} WHERE {column} IN ({marks})",  # noqa: S608
+                ids,
+            )
+        else:
+            # ints only, so inlining them is safe and keeps one statement for any count
+            listed = ", ".join(map(str, ids))
+            self._cur.execute(
+                f"SELECT {', '.join(sql.columns)} FROM {table} WHERE {column} IN ({listed})"  # noqa: S608
+            )
         states = []
         for raw in self._cur.fetchall():
             row = sql.decode(raw)

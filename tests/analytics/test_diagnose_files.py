@@ -196,3 +196,17 @@ def test_servicenow_import_then_diagnose_needs_no_flags(tmp_path: Path) -> None:
     assert report["summary"]["cases"] == 20_769 and report["summary"]["teams"] > 50
     gaps = [f for f in report["findings"] if f["segment"] == "team=(no team)"]
     assert not gaps or gaps[0]["cases"] < report["summary"]["cases"] / 2
+
+
+def test_cli_import_then_diagnose_with_no_flags(tmp_path: Path) -> None:
+    src = write_log(tmp_path / "log.csv")
+    out = tmp_path / "log.parquet"
+    runner = CliRunner()
+    flags = ["--case", "id", "--time", "ts", "--team", "grp", "--agent", "who", "--status", "state"]
+    imported = runner.invoke(app, ["import", str(src), "-o", str(out), *flags])
+    assert imported.exit_code == 0, imported.output
+    assert "30 input rows = 30 imported + 0 rejected" in imported.output
+    diagnosed = runner.invoke(app, ["diagnose", str(out)])
+    assert diagnosed.exit_code == 0, diagnosed.output
+    assert "12 cases" in diagnosed.output and "2 teams" in diagnosed.output
+    assert "log.parquet: diagnosed in" in diagnosed.output

@@ -58,6 +58,8 @@ def test_diagnose_reads_an_imported_file_as_it_is(tmp_path: Path) -> None:
     assert outcome.diagnosis.summary.teams == 2
     assert not [f for f in outcome.diagnosis.findings if f.segment == "team=(no team)"]
     assert {f.kind for f in outcome.diagnosis.findings} >= {"ping_pong"}
+    with pytest.raises(ImportRefused, match=r"already an opsdesk case-event file.*--status-map"):
+        service.diagnose_file(imported.out, status_map={"x": "open"})
 
 
 def test_a_csv_diagnosed_in_memory_equals_the_imported_file(tmp_path: Path) -> None:

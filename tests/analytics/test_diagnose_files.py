@@ -68,6 +68,10 @@ def test_a_csv_diagnosed_in_memory_equals_the_imported_file(tmp_path: Path) -> N
     assert imported.out is not None
     via_memory = service.diagnose_file(src, mapping=MAPPING)
     assert via_memory.imported is not None and via_memory.imported.out is None
+    counts = (imported.rows, imported.cases, imported.events)
+    assert (via_memory.imported.rows, via_memory.imported.cases, via_memory.imported.events) == (
+        counts
+    )
     from_file = diagnose(imported.out)
     assert comparable(via_memory.diagnosis.to_json()) == comparable(from_file.to_json())
 

@@ -320,7 +320,7 @@ def _read(
             _load(con, plan)
             scan = counting.result()
             read = con.execute("SELECT count(*) FROM parsed").fetchone()[0]  # type: ignore[index]
-            if read == scan.lines and not scan.lone_cr:
+            if read == scan.lines and not scan.lone_cr and scan.utf8:
                 return plan, []  # one record per physical line: nothing merged, nothing lost
         except duckdb.Error:
             pass  # a malformed line: the careful path says which and why

@@ -203,3 +203,10 @@ def test_bad_bytes_in_a_column_not_mapped_still_reject_the_row(tmp_path: Path) -
     assert (result.rows, result.imported_rows, result.rejected) == (2, 1, 1)
     assert result.rejects_path is not None
     assert "malformed line 3: not UTF-8 text" in result.rejects_path.read_text()
+
+
+def test_a_file_separated_by_semicolons_says_so(tmp_path: Path) -> None:
+    src = tmp_path / "log.csv"
+    src.write_text("id;ts;state\n1;2024-01-01 10:00;open\n")
+    with pytest.raises(ImportRefused, match="looks separated by ';', not by commas"):
+        import_log(src, tmp_path / "o.parquet", mapping=MAPPING)

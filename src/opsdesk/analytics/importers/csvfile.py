@@ -74,6 +74,12 @@ def read_header(path: Path) -> list[str]:
         raise ImportRefused(f"cannot read the header line of {path.name}: {exc}") from exc
     if not names or all(not n.strip() for n in names):
         raise ImportRefused(f"{path.name} has no header line; the first line must name the columns")
+    other = next((sep for sep in (";", "\t", "|") if len(names) == 1 and sep in names[0]), None)
+    if other is not None:
+        raise ImportRefused(
+            f"{path.name} looks separated by {other!r}, not by commas (its header is one "
+            f"column, {names[0]!r}); save it as comma-separated CSV"
+        )
     seen: set[str] = set()
     for name in names:
         if not name.strip():

@@ -35,6 +35,7 @@ import argparse
 import gzip
 import json
 import math
+import os
 import re
 import shutil
 import statistics
@@ -155,16 +156,25 @@ def plain_csv(factor: int) -> Path:
 _KERNEL = re.compile(r"imported and diagnosed in ([0-9.]+) s")
 
 
-def timed_process(command: list[str], cwd: Path, timeout: float) -> tuple[float, str, str]:
-    """Wall-clock seconds of a whole process, from start to exit; its stdout and stderr."""
+def timed_process(
+    command: list[str], cwd: Path, timeout: float
+) -> tuple[float, float, str, str]:
+    """Wall-clock seconds of a whole process, from start to exit, and the CPU seconds it
+    used (user + system, every thread: what a busy shared machine disturbs least); its
+    stdout and stderr."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
         command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
     )
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed: {proc.stderr[-2000:]}")
-    return seconds, proc.stdout, proc.stderr
+    return seconds, cpu, proc.stdout, proc.stderr
 
 
 def cold_pair(factor: int, rounds: int, timeout: float, console: Any) -> dict[str, Any]:
@@ -175,17 +185,20 @@ def cold_pair(factor: int, rounds: int, timeout: float, console: Any) -> dict[st
     theirs_cmd = [sys.executable, "-m", "bench.diagnostic_child", "pm4py-csv", str(log)]
     whole: dict[str, list[float]] = {"ours": [], "pm4py": []}
     kernel: dict[str, list[float]] = {"ours": [], "pm4py": []}
+    cpu: dict[str, list[float]] = {"ours": [], "pm4py": []}
     facts: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="opsdesk-cold-") as tmp:
         for r in range(rounds):
-            seconds, _, stderr = timed_process(ours_cmd, Path(tmp), timeout)
+            seconds, used, _, stderr = timed_process(ours_cmd, Path(tmp), timeout)
             whole["ours"].append(seconds)
+            cpu["ours"].append(used)
             found = _KERNEL.search(stderr)
             if found is None:
                 raise RuntimeError(f"opsdesk diagnose printed no timing: {stderr[-500:]}")
             kernel["ours"].append(float(found.group(1)))
-            seconds, stdout, _ = timed_process(theirs_cmd, Path.cwd(), timeout)
+            seconds, used, stdout, _ = timed_process(theirs_cmd, Path.cwd(), timeout)
             whole["pm4py"].append(seconds)
+            cpu["pm4py"].append(used)
             facts = json.loads(stdout.strip().splitlines()[-1])
             kernel["pm4py"].append(float(facts["seconds"]))
             console.log(
@@ -201,7 +214,10 @@ def cold_pair(factor: int, rounds: int, timeout: float, console: Any) -> dict[st
         "pm4py": theirs,
         "pm4py_kernel": statistics.median(kernel["pm4py"]),
         "ratio": theirs / ours,
+        "ours_cpu": statistics.median(cpu["ours"]),
+        "pm4py_cpu": statistics.median(cpu["pm4py"]),
         "runs": whole,
+        "load": os.getloadavg()[0],
     }
 
 
@@ -222,6 +238,7 @@ def cold_table(pair: dict[str, Any]) -> Any:
         "PM4Py after imports s",
         "speed-up (whole)",
         "target >= 5x",
+        "CPU s (opsdesk / PM4Py)",
     ):
         table.add_column(col, justify="right")
     table.add_row(
@@ -233,6 +250,12 @@ def cold_table(pair: dict[str, Any]) -> Any:
         f"{pair['pm4py_kernel']:.2f}",
         f"{pair['ratio']:.1f}x",
         "met" if pair["ratio"] >= 5 else "not met",
+        f"{pair['ours_cpu']:.1f} / {pair['pm4py_cpu']:.1f}",
+    )
+    table.caption = (
+        f"runs (s): opsdesk {', '.join(f'{x:.2f}' for x in pair['runs']['ours'])}; PM4Py "
+        f"{', '.join(f'{x:.2f}' for x in pair['runs']['pm4py'])}; "
+        f"1-minute load average at the end: {pair['load']:.1f} on {os.cpu_count()} cores"
     )
     return table
 

@@ -106,15 +106,24 @@ def pm4py_csv(path: Path, started: float) -> dict[str, object]:
     import pm4py
 
     imported = time.perf_counter()
+    keys = {
+        "case_id_key": "number",
+        "activity_key": "incident_state",
+        "timestamp_key": "sys_updated_at",
+    }
+    # the leanest way to PM4Py's three results, as the warm comparison does: text
+    # columns, one parse of the time, one stable sort, the keys passed to each call
     frame = pd.read_csv(path, na_values=["?"], keep_default_na=False, dtype=str)
     frame["sys_updated_at"] = pd.to_datetime(frame["sys_updated_at"], format="%d/%m/%Y %H:%M")
-    frame = pm4py.format_dataframe(
-        frame, case_id="number", activity_key="incident_state", timestamp_key="sys_updated_at"
-    )
-    dfg, _, _ = pm4py.discover_dfg(frame)
-    variants = pm4py.get_variants(frame)
+    frame = frame.sort_values(["number", "sys_updated_at"], kind="stable")
+    dfg, _, _ = pm4py.discover_dfg(frame, **keys)
+    variants = pm4py.get_variants(frame, **keys)
     network = pm4py.discover_handover_of_work_network(
-        frame.dropna(subset=["assignment_group"]), beta=0, resource_key="assignment_group"
+        frame.dropna(subset=["assignment_group"]),
+        beta=0,
+        resource_key="assignment_group",
+        case_id_key="number",
+        timestamp_key="sys_updated_at",
     )
     return {
         "imports_seconds": imported - started,

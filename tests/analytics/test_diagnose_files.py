@@ -58,6 +58,8 @@ def test_diagnose_reads_an_imported_file_as_it_is(tmp_path: Path) -> None:
     assert outcome.diagnosis.summary.teams == 2
     assert not [f for f in outcome.diagnosis.findings if f.segment == "team=(no team)"]
     assert {f.kind for f in outcome.diagnosis.findings} >= {"ping_pong"}
+    with pytest.raises(ImportRefused, match=r"already an opsdesk case-event file.*--status-map"):
+        service.diagnose_file(imported.out, status_map={"x": "open"})
 
 
 def test_a_csv_diagnosed_in_memory_equals_the_imported_file(tmp_path: Path) -> None:
@@ -66,6 +68,10 @@ def test_a_csv_diagnosed_in_memory_equals_the_imported_file(tmp_path: Path) -> N
     assert imported.out is not None
     via_memory = service.diagnose_file(src, mapping=MAPPING)
     assert via_memory.imported is not None and via_memory.imported.out is None
+    counts = (imported.rows, imported.cases, imported.events)
+    assert (via_memory.imported.rows, via_memory.imported.cases, via_memory.imported.events) == (
+        counts
+    )
     from_file = diagnose(imported.out)
     assert comparable(via_memory.diagnosis.to_json()) == comparable(from_file.to_json())
 
@@ -196,3 +202,17 @@ def test_servicenow_import_then_diagnose_needs_no_flags(tmp_path: Path) -> None:
     assert report["summary"]["cases"] == 20_769 and report["summary"]["teams"] > 50
     gaps = [f for f in report["findings"] if f["segment"] == "team=(no team)"]
     assert not gaps or gaps[0]["cases"] < report["summary"]["cases"] / 2
+
+
+def test_cli_import_then_diagnose_with_no_flags(tmp_path: Path) -> None:
+    src = write_log(tmp_path / "log.csv")
+    out = tmp_path / "log.parquet"
+    runner = CliRunner()
+    flags = ["--case", "id", "--time", "ts", "--team", "grp", "--agent", "who", "--status", "state"]
+    imported = runner.invoke(app, ["import", str(src), "-o", str(out), *flags])
+    assert imported.exit_code == 0, imported.output
+    assert "30 input rows = 30 imported + 0 rejected" in imported.output
+    diagnosed = runner.invoke(app, ["diagnose", str(out)])
+    assert diagnosed.exit_code == 0, diagnosed.output
+    assert "12 cases" in diagnosed.output and "2 teams" in diagnosed.output
+    assert "log.parquet: diagnosed in" in diagnosed.output

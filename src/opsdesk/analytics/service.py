@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from opsdesk.analytics.engine import diagnose
-from opsdesk.analytics.importers import ImportResult, import_events, import_log
+from opsdesk.analytics.importers import ImportRefused, ImportResult, import_events, import_log
 from opsdesk.analytics.results import Diagnosis
 from opsdesk.analytics.schema import CASE_EVENTS
 
@@ -98,6 +98,14 @@ def diagnose_file(
     source = Path(source)
     mapped = any(import_options.get(k) is not None for k in _MAPPING_OPTIONS)
     if not mapped and is_case_event_file(source):
+        needless = [k for k in ("status_map", "time_format") if import_options.get(k)]
+        if needless:
+            flags = " and ".join("--" + k.replace("_", "-") for k in needless)
+            raise ImportRefused(
+                f"{source.name} is already an opsdesk case-event file: its statuses and "
+                f"times need no {flags}; leave them out (or pass --case ... to import it "
+                f"as a foreign log)"
+            )
         diagnosis = diagnose(source, model=model, source_name=source.name, progress=progress)
         return FileDiagnosis(None, diagnosis, None, time.perf_counter() - started)
     rejects = rejects or Path(f"{source.name.split('.')[0]}.rejects.csv")
@@ -123,4 +131,4 @@ def diagnose_file(
 
 
 #: import options that say how to read the source: given any, the file is imported
-_MAPPING_OPTIONS: Final = ("preset", "mapping", "columns", "attrs", "status_map", "time_format")
+_MAPPING_OPTIONS: Final = ("preset", "mapping", "columns", "attrs")

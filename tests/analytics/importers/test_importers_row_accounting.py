@@ -189,3 +189,24 @@ def test_a_header_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ImportRefused, match="names column 'id' twice"):
         import_log(src, tmp_path / "o.parquet", mapping=MAPPING)
     assert not (tmp_path / "o.parquet").exists()
+
+
+def test_bad_bytes_in_a_column_not_mapped_still_reject_the_row(tmp_path: Path) -> None:
+    """DuckDB checks the encoding of the columns it reads only: the file is checked whole."""
+    src = tmp_path / "log.csv"
+    src.write_bytes(
+        b"id,ts,state,idx,note\n"
+        b"1,2024-01-01 10:00,working,1,ok\n"
+        b"2,2024-01-01 11:00,working,2,caf\xe9\n"
+    )
+    result = import_log(src, tmp_path / "o.parquet", mapping=MAPPING, status_map=STATUS_MAP)
+    assert (result.rows, result.imported_rows, result.rejected) == (2, 1, 1)
+    assert result.rejects_path is not None
+    assert "malformed line 3: not UTF-8 text" in result.rejects_path.read_text()
+
+
+def test_a_file_separated_by_semicolons_says_so(tmp_path: Path) -> None:
+    src = tmp_path / "log.csv"
+    src.write_text("id;ts;state\n1;2024-01-01 10:00;open\n")
+    with pytest.raises(ImportRefused, match="looks separated by ';', not by commas"):
+        import_log(src, tmp_path / "o.parquet", mapping=MAPPING)

@@ -55,6 +55,7 @@ class Malformed:
 class LineScan:
     lines: int  # physical lines after the header line
     lone_cr: bool  # a carriage return not followed by a line feed (old Mac line ends)
+    utf8: bool  # the whole file is UTF-8 (DuckDB checks only the columns it reads)
 
 
 def read_header(path: Path) -> list[str]:
@@ -73,6 +74,12 @@ def read_header(path: Path) -> list[str]:
         raise ImportRefused(f"cannot read the header line of {path.name}: {exc}") from exc
     if not names or all(not n.strip() for n in names):
         raise ImportRefused(f"{path.name} has no header line; the first line must name the columns")
+    other = next((sep for sep in (";", "\t", "|") if len(names) == 1 and sep in names[0]), None)
+    if other is not None:
+        raise ImportRefused(
+            f"{path.name} looks separated by {other!r}, not by commas (its header is one "
+            f"column, {names[0]!r}); save it as comma-separated CSV"
+        )
     seen: set[str] = set()
     for name in names:
         if not name.strip():
@@ -89,22 +96,37 @@ def read_header(path: Path) -> list[str]:
 
 
 def scan(path: Path) -> LineScan:
-    """Count the physical lines after the header (C-speed byte counts, one read)."""
+    """Count the physical lines after the header and check the whole file is UTF-8 (C-speed
+    byte counts and decoding, one read)."""
     newlines = 0
     carriage = crlf = 0
     last = b""
+    utf8 = True
+    decoder = codecs.getincrementaldecoder("utf-8")()
     buf = bytearray(_CHUNK)
+    view = memoryview(buf)
     with path.open("rb", buffering=0) as fh:
         while n := fh.readinto(buf):
+            chunk = buf if n == len(buf) else view[:n]
             newlines += buf.count(b"\n", 0, n)
             if buf.find(b"\r", 0, n) >= 0:  # rare: only then count the line ends exactly
                 carriage += buf.count(b"\r", 0, n)
                 crlf += buf.count(b"\r\n", 0, n)
-                if n and buf[0:1] == b"\n" and last == b"\r":
+                if buf[0:1] == b"\n" and last == b"\r":
                     crlf += 1
+            if utf8 and not (chunk.isascii() if isinstance(chunk, bytearray) else False):
+                try:  # a character split between reads is completed by the next one
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
             last = bytes(buf[n - 1 : n])
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
     lines = newlines + (1 if last and last != b"\n" else 0)
-    return LineScan(lines=max(lines - 1, 0), lone_cr=carriage != crlf)
+    return LineScan(lines=max(lines - 1, 0), lone_cr=carriage != crlf, utf8=utf8)
 
 
 class _Lines:

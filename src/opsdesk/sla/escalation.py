@@ -679,8 +679,9 @@ def react(uow: UnitOfWork, events: Sequence[Event]) -> list[Event]:
             woken_by=None if wake.every else wake.types,
             moved_clocks=wake.moved_clocks,
             reschedule=wake.every,
-            # a re-triaged or reopened ticket may have the same check waiting already
-            once=ticket_id not in memo.created,
+            # a re-triaged or reopened ticket may have the same check waiting already; a
+            # moved due time makes a new instant, so a command asks no "already queued?"
+            once=wake.every and ticket_id not in memo.created,
         )
     return appended
 

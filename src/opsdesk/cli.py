@@ -968,7 +968,7 @@ def _print_diagnosis(result: Any) -> None:
         highlight=False,
     )
     overall = lookup(result.kpis, "overall", "all")
-    if overall is not None:
+    if overall is not None and s.cases:
         kpis = Table(title="KPIs, all cases", title_justify="left")
         kpis.add_column("KPI")
         kpis.add_column("value", overflow="fold")

@@ -297,30 +297,36 @@ def _explanation(kind: str, where: Scope, details: Mapping[str, Any], window: in
     )
 
 
+def _costing(finding: Finding) -> str:
+    """The cost clause of a fix-first sentence for a finding priced against other cases."""
+    if finding.baseline == "none":
+        return "not priced, as almost no case in the log is without it"
+    hours = f"costing {_hours(finding.extra_hours)} extra elapsed hours"
+    if finding.baseline == "whole_log":
+        return f"{hours} (against similar cases elsewhere in the log)"
+    return hours
+
+
 def _fix_first(finding: Finding, where: Scope) -> str:
     top = finding.details.get("top_value")
     n = _cases(finding.cases)
     pct = _pct(finding.share)
     hours = _hours(finding.extra_hours)
-    elsewhere = (
-        " (against similar cases elsewhere in the log)"
-        if finding.baseline == "whole_log"
-        else ""
-    )
+    costing = _costing(finding)
     on = _on(where)
     kind = finding.kind
     if kind == "ping_pong":
         pair = str(top).replace(" <-> ", " and ") if top else "its teams"
         owner = "that category" if where.is_category else "these cases"
         return (
-            f"Stop the ping-pong between {pair}{on}: {n} ({pct}) bounced back, costing "
-            f"{hours} extra elapsed hours{elsewhere}; give {owner} one owner and a "
+            f"Stop the ping-pong between {pair}{on}: {n} ({pct}) bounced back, "
+            f"{costing}; give {owner} one owner and a "
             "transfer checklist."
         )
     if kind == "handoff_chain":
         return (
             f"Shorten the hand-off chain{on}: {n} ({pct}) passed through three or more "
-            f"teams, costing {hours} extra elapsed hours{elsewhere}; route them to the "
+            f"teams, {costing}; route them to the "
             "right team at triage and let that team own them end to end."
         )
     if kind == "ownership_gap":
@@ -331,8 +337,8 @@ def _fix_first(finding: Finding, where: Scope) -> str:
         )
     if kind == "rework":
         return (
-            f"Cut the rework{on}: {n} ({pct}) were reopened or repeated a step, costing "
-            f"{hours} extra elapsed hours{elsewhere}; confirm the fix with the customer "
+            f"Cut the rework{on}: {n} ({pct}) were reopened or repeated a step, "
+            f"{costing}; confirm the fix with the customer "
             "before solving."
         )
     if kind == "repeat_contact":
@@ -345,19 +351,19 @@ def _fix_first(finding: Finding, where: Scope) -> str:
     if kind == "exception_heavy":
         return (
             f"Review the standard path for {where.name}: {n} ({pct}) needed an exception, "
-            f"costing {hours} extra elapsed hours{elsewhere}; turn the common exception "
+            f"{costing}; turn the common exception "
             "into a rule or change the policy."
         )
     if kind == "key_person":
         return (
-            f"Spread the knowledge{on}: {top} handles {n} ({pct}), costing {hours} extra "
-            f"elapsed hours{elsewhere}; pair a second agent with them and write the "
+            f"Spread the knowledge{on}: {top} handles {n} ({pct}), "
+            f"{costing}; pair a second agent with them and write the "
             "playbook down."
         )
     if kind == "path_deviation":
         return (
-            f"Bring {where.name} back to the standard path: {n} ({pct}) left it, costing "
-            f"{hours} extra elapsed hours{elsewhere}; retrain on the playbook, or change "
+            f"Bring {where.name} back to the standard path: {n} ({pct}) left it, "
+            f"{costing}; retrain on the playbook, or change "
             "the path to match what works."
         )
     if finding.details.get("rule") == "agent_outlier":
@@ -368,7 +374,7 @@ def _fix_first(finding: Finding, where: Scope) -> str:
         )
     return (
         f"Stop using pending as a clock pause{on}: {n} ({pct}) left pending without any "
-        f"customer reply, costing {hours} extra elapsed hours{elsewhere}; set pending "
+        f"customer reply, {costing}; set pending "
         "only while a question to the customer is open."
     )
 

@@ -92,12 +92,19 @@ def test_the_same_priority_is_compared_when_it_has_enough_cases() -> None:
 def test_when_every_case_of_the_log_has_the_pattern_nothing_is_priced() -> None:
     log = Log()
     for i in range(6):
-        log.case(f"pp{i}", category="Billing").transfer(1, "B").transfer(2, "A").solve(100)
+        c = log.case(f"pp{i}", category="Billing")
+        c.transfer(1, "B", "b1").transfer(2, "A", "a1").solve(100)
     d = diagnose(log.table())
+    assert [f.kind for f in d.findings] == ["ping_pong"]
     f = found(d, "ping_pong")["category=Billing"]
     assert (f.cases, f.baseline, f.extra_hours, f.extra_touches) == (6, "none", 0.0, 0.0)
     assert f.details["baseline_cases"] == 0
     assert f.baseline_text.startswith("not priced: fewer than 5 cases in the whole log")
+    assert d.fix_first[0] == (
+        "Stop the ping-pong between A and B on Billing: 6 cases (100%) bounced back, not "
+        "priced, as almost no case in the log is without it; give that category one owner "
+        "and a transfer checklist."
+    )
 
 
 def test_baselines_of_other_kinds_are_named() -> None:

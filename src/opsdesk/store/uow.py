@@ -243,9 +243,11 @@ class UnitOfWork:
         raw = self._cur.fetchone()
         if raw is None:
             raise NotFound(f"{what} {row_id} does not exist")
-        state = state_from_row(table, sql.decode(raw))
+        row = sql.decode(raw)
+        snapshot = dict(row)  # the stored form, before lists become the state's tuples
+        state = state_from_row(table, row)
         cache[row_id] = state
-        self._loaded[(table, row_id)] = row_from_state(table, state)
+        self._loaded[(table, row_id)] = snapshot
         return state
 
     def ticket(self, ticket_id: int) -> TicketState:
@@ -346,9 +348,10 @@ class UnitOfWork:
             row = sql.decode(raw)
             if row["id"] in cache:
                 continue
+            snapshot = dict(row)
             state = state_from_row(table, row)
             cache[row["id"]] = state
-            self._loaded[(table, row["id"])] = row_from_state(table, state)
+            self._loaded[(table, row["id"])] = snapshot
             states.append(state)
         return states
 

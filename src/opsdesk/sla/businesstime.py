@@ -185,6 +185,7 @@ class BusinessCalendar:
     name: str
     horizon_days: int
     _holiday_years: dict[int, frozenset[date]]
+    _days: dict[date, list[Interval]]
 
     def __init__(
         self,
@@ -224,6 +225,7 @@ class BusinessCalendar:
         self.horizon_days = horizon_days
         # Filled lazily per year: a calendar only ever pays for the years it is asked about.
         self._holiday_years = {}
+        self._days = {}
         if holiday_country is not None:
             try:  # validate the country and subdivision now, compute years lazily
                 holidays_lib.country_holidays(holiday_country, subdiv=holiday_subdivision)
@@ -302,16 +304,23 @@ class BusinessCalendar:
 
         Empty on a holiday or closed date; a shift wholly inside a DST gap is dropped.
         """
+        # remembered per day: every clock and routing check walks the same few days, and
+        # resolving wall-clock shift times in the zone is the bulk of that walk
+        spans = self._days.get(day)
+        if spans is not None:
+            return spans
+        spans = []
         shifts = self.weekly[day.weekday()]
-        if not shifts or self.is_closed_date(day):
-            return []
-        midnight = datetime.combine(day, time())
-        spans: list[Interval] = []
-        for start_min, end_min in shifts:
-            opens = self._resolve(midnight + timedelta(minutes=start_min))
-            closes = self._resolve(midnight + timedelta(minutes=end_min))
-            if closes > opens:
-                spans.append((opens, closes))
+        if shifts and not self.is_closed_date(day):
+            midnight = datetime.combine(day, time())
+            for start_min, end_min in shifts:
+                opens = self._resolve(midnight + timedelta(minutes=start_min))
+                closes = self._resolve(midnight + timedelta(minutes=end_min))
+                if closes > opens:
+                    spans.append((opens, closes))
+        if len(self._days) >= 8192:  # about twenty years of days
+            self._days.clear()
+        self._days[day] = spans
         return spans
 
     def _spans(self, start: datetime, last_day: date | None) -> Iterator[Interval]:

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Final, cast
 
 from pydantic import BaseModel
@@ -115,21 +115,6 @@ def _share_of(model: OperatingModel, policy_id: str) -> float:
         return _DEFAULT_WARNING_SHARE
 
 
-class _RememberingCalendar(BusinessCalendar):
-    """A calendar that remembers each day's shifts: every clock of a policy walks the
-    same days (a 5-day target on 12-hour days spans two weeks), and resolving wall-clock
-    shift times in the zone is the bulk of that walk."""
-
-    def day_shifts(self, day: date) -> list[tuple[datetime, datetime]]:
-        days: dict[date, list[tuple[datetime, datetime]]] = self.__dict__.setdefault("_days", {})
-        shifts = days.get(day)
-        if shifts is None:
-            if len(days) >= 8192:  # about twenty years of days
-                days.clear()
-            shifts = days[day] = super().day_shifts(day)
-        return shifts
-
-
 # (id of the model, calendar id) -> (model, calendar). Models are cached per version and
 # immutable, so a calendar built once serves every command under that version; the model
 # is kept in the value so its id cannot be reused by another object while cached.
@@ -149,7 +134,7 @@ def measure_for(model: OperatingModel, business_hours: bool, calendar: str | Non
     if cached is not None and cached[0] is model:
         return cached[1]
     try:
-        built: BusinessClock = _RememberingCalendar.from_model(model.calendar(calendar))
+        built: BusinessClock = BusinessCalendar.from_model(model.calendar(calendar))
     except KeyError:
         # the calendar left the model in force: measure the clock's rest in wall-clock time
         return ALWAYS_OPEN

@@ -248,3 +248,15 @@ def test_the_cli_starts_without_the_heavy_libraries() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_diagnosis_summary_and_json_report_leave_matplotlib_unloaded() -> None:
+    # matplotlib costs about a second cold; only the HTML report needs it
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from opsdesk.analytics.report import format, write_reports; "
+        "sys.exit('matplotlib' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 
-from opsdesk.analytics.report.html import render_html
 from opsdesk.analytics.results import Diagnosis
 
 _OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
@@ -60,7 +59,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def write_reports(diagnosis: Diagnosis, html: Path | None, json: Path | None) -> None:
     """Write the HTML report to ``html`` and the JSON report to ``json`` (either may be
     None to skip it). Both are rendered before either file is written."""
-    html_data = render_html(diagnosis).encode("utf-8") if html is not None else None
+    html_data = None
+    if html is not None:
+        from opsdesk.analytics.report.html import render_html  # matplotlib: only for HTML
+
+        html_data = render_html(diagnosis).encode("utf-8")
     json_data = json_bytes(diagnosis) if json is not None else None
     if html is not None and html_data is not None:
         _write_atomic(html, html_data)

@@ -95,6 +95,9 @@ def main() -> None:
     parser.add_argument("--routing-decisions", type=int, default=20_000)
     args = parser.parse_args()
     if args.only in (None, "core"):
+        from bench import cli_start
+
+        cli_start.report(console)
         core(args)
     if args.only in (None, "api"):
         from bench import api

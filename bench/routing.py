@@ -198,8 +198,9 @@ def model_text(org: Org) -> str:
     return yaml.safe_dump(data, sort_keys=False)
 
 
-def populate(db: Database, org: Org, seed: int = 13) -> list[int]:
-    """Write the org and its history in bulk; returns the ids of the queued tickets."""
+def populate(db: Database, org: Org, seed: int = 13, scale: float = 1.0) -> list[int]:
+    """Write the org and its history in bulk (50,000 tickets times ``scale``); returns the
+    ids of the queued tickets."""
     rng = random.Random(seed)
     with UnitOfWork(db, now=AT) as uow:
         apply_model_text(uow, model_text(org), filename="bench.yaml", author="bench")
@@ -220,10 +221,14 @@ def populate(db: Database, org: Org, seed: int = 13) -> list[int]:
     customers = [
         {"id": c, "name": f"Customer {c}", "tier": "standard",
          "created_at": AT - timedelta(days=400)}
-        for c in range(1, 5001)
+        for c in range(1, max(2, round(5000 * scale)) + 1)
     ]  # fmt: skip
     tickets, queued = [], []
-    plan = ["closed"] * 30_000 + ["solved"] * 9_000 + ["held"] * 6_000 + ["queued"] * 5_000
+    plan = [
+        kind
+        for kind, count in (("closed", 30_000), ("solved", 9_000), ("held", 6_000), ("queued", 5_000))
+        for _ in range(round(count * scale))
+    ]
     rng.shuffle(plan)
     for ticket_id, kind in enumerate(plan, start=1):
         agent = rng.choice(org.agents)
@@ -239,7 +244,7 @@ def populate(db: Database, org: Org, seed: int = 13) -> list[int]:
         tickets.append(
             {
                 "id": ticket_id,
-                "customer_id": rng.randint(1, 5000),
+                "customer_id": rng.randint(1, len(customers)),
                 "subject": "Bench ticket",
                 "channel": rng.choice(CHANNELS),
                 "priority": "normal",
@@ -271,7 +276,9 @@ def populate(db: Database, org: Org, seed: int = 13) -> list[int]:
     return queued
 
 
-def measure_db(db: Database, queued: list[int], decisions: int, what: str) -> Figures:
+def measure_db(
+    db: Database, queued: list[int], decisions: int, what: str, warm: int = WARM
+) -> Figures:
     """Time live assignments: per decision, one unit of work (as after a command) in
     which the clock runs from loading the queued ticket through ``route_ticket`` (the
     team's candidates and loads, the customer's previous owner, the decision, the
@@ -279,7 +286,7 @@ def measure_db(db: Database, queued: list[int], decisions: int, what: str) -> Fi
     decisions, untimed, an agent's ticket in hand is solved half of the time, so loads
     rise and fall as they do live and every decision reads the loads the one before left."""
     rng = random.Random(17)
-    picks = rng.sample(queued, min(decisions + WARM, len(queued)))
+    picks = rng.sample(queued, min(decisions + warm, len(queued)))
     with db.read() as conn:
         held = [
             r[0]
@@ -303,7 +310,7 @@ def measure_db(db: Database, queued: list[int], decisions: int, what: str) -> Fi
             assigned = route_ticket(uow, ticket_id)
             uow.flush()
             spent_cpu, spent_wall = cpu_clock() - start_cpu, wall_clock() - start_wall
-        if n < WARM:  # the statement caches and the calendars
+        if n < warm:  # the statement caches and the calendars
             continue
         wall.append(spent_wall)
         cpu.append(spent_cpu)

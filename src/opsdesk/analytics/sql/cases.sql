@@ -34,9 +34,11 @@ WITH ordered AS (
 
 -- The columns only the case as a whole needs, straight from the source (they stay out
 -- of the sort in events.sql): "last" and "first" are by (at, seq), one number `o`.
+-- Grouped by the id itself, which keeps it for the report (finding_examples.sql).
 attributes AS (
     SELECT
-        HASH(case_id) AS case_id,
+        HASH(case_name) AS case_id,
+        case_name,
         MIN(epoch("at")) FILTER (
             WHERE type = 'message.added'
             AND visibility = 'public'
@@ -54,13 +56,24 @@ attributes AS (
         COUNT(handle_seconds) AS handle_n
     FROM (
         SELECT
-            *,
+            case_id AS case_name,
+            "at",
+            type,
+            actor_kind,
+            visibility,
+            customer,
+            category,
+            priority,
+            channel,
+            made_sla,
+            csat,
+            handle_seconds,
             -- (at, seq) as one number: microseconds in the high 64 bits, seq below
             CAST(epoch_us("at") AS HUGEINT) * 18446744073709551616 + seq AS o
         FROM case_events
         WHERE type NOT LIKE 'sla.%'
     ) AS events
-    GROUP BY HASH(case_id)
+    GROUP BY case_name
 ),
 
 base AS (
@@ -196,6 +209,7 @@ pending AS (
 joined AS (
     SELECT
         base.case_id,
+        base.case_name,
         base.customer,
         COALESCE(base.category, '(none)') AS category,
         COALESCE(base.priority, '(none)') AS priority,
@@ -279,6 +293,7 @@ repeats AS (
 )
 SELECT
     case_id,
+    case_name,
     customer,
     category,
     priority,

@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
 import pyarrow as pa
@@ -33,7 +33,9 @@ from opsdesk.analytics.findings import KINDS, build_findings, fix_first, unmeasu
 from opsdesk.analytics.kpis import backlog_tables, kpi_tables, unavailable_kpis
 from opsdesk.analytics.results import Diagnosis, Summary
 from opsdesk.analytics.schema import COLUMNS
-from opsdesk.model import OperatingModel
+
+if TYPE_CHECKING:  # only read here: importing the model package (pydantic) costs a cold start
+    from opsdesk.model import OperatingModel
 
 #: The analytic queries, in the order the engine runs them (``sql/<name>.sql``).
 SQL_FILES: Final = (

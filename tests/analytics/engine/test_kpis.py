@@ -158,3 +158,21 @@ def test_repeat_contact_and_fcr() -> None:
     row = lookup(diagnose(log.table()).kpis, "overall", "all")
     assert row["repeat_contact_rate"] == pytest.approx(0.25)
     assert row["fcr_rate"] == pytest.approx(0.75)  # r1 was followed by a repeat
+
+
+def test_last_and_first_values_break_ties_at_one_instant_by_seq() -> None:
+    # the case attributes are read by (at, seq) outside the ordered events; the rows of
+    # case t2 are reversed in the table so that neither input order nor a tie on `at`
+    # alone can give the right answer for both cases
+    log = Log()
+    for case_id in ("t1", "t2"):
+        c = log.case(case_id, category="Old", channel=None)
+        c.ev(1, "ticket.updated", category="Middle", channel="chat")
+        c.ev(1, "ticket.updated", category="New", channel="phone")
+    table = log.table()
+    order = [0, 1, 2, 5, 4, 3]
+    assert table.column("case_id").take(order).to_pylist() == ["t1"] * 3 + ["t2"] * 3
+    result = diagnose(table.take(order))
+    assert (lookup(result.kpis, "category", "New") or {}).get("cases") == 2
+    assert lookup(result.kpis, "category", "Middle") is None
+    assert (lookup(result.kpis, "channel", "chat") or {}).get("cases") == 2

@@ -5,7 +5,8 @@
 --   escalation_teams(team)                   -- teams named in transfer_to_team actions
 -- Parameters: $repeat_window_days, $has_model.
 CREATE TEMP TABLE cases AS
-WITH base AS (
+WITH ordered AS (
+    -- what the order of a case's events decides, from the ordered events
     SELECT
         ev.case_id,
         MIN(ev.event_at) AS created_at,
@@ -15,20 +16,10 @@ WITH base AS (
         MIN(ev.t) FILTER (WHERE ev.is_done) AS solved_t,
         MAX(ev.t) FILTER (WHERE ev.is_done AND NOT ev.prev_done) AS last_solved_t,
         ARG_MAX(ev.is_done, ev.pos) AS done_at_end,
-        MIN(ev.t) FILTER (
-            WHERE ev.type = 'message.added'
-            AND ev.visibility = 'public'
-            AND ev.actor_kind IN ('agent', 'user', 'bot')
-        ) AS response_t,
-        COUNT(*) FILTER (WHERE ev.type = 'ticket.transferred') AS transfers,
+        COUNT(*) FILTER (WHERE ev.is_transfer) AS transfers,
         COUNT(*) FILTER (
             WHERE ev.prev_done AND ev.status IN ('new', 'open', 'pending', 'on_hold')
         ) AS reopens,
-        COUNT(*) FILTER (WHERE ev.type = 'exception.requested') AS exceptions,
-        ARG_MAX(ev.customer, ev.pos) FILTER (WHERE ev.customer IS NOT NULL) AS customer,
-        ARG_MAX(ev.category, ev.pos) FILTER (WHERE ev.category IS NOT NULL) AS category,
-        ARG_MAX(ev.priority, ev.pos) FILTER (WHERE ev.priority IS NOT NULL) AS priority,
-        ARG_MIN(ev.channel, ev.pos) FILTER (WHERE ev.channel IS NOT NULL) AS channel,
         ARG_MIN(ev.team, ev.pos) FILTER (
             WHERE ev.is_done AND ev.team IS NOT NULL
         ) AS solved_team,
@@ -36,14 +27,59 @@ WITH base AS (
         ARG_MIN(ev.agent, ev.pos) FILTER (
             WHERE ev.is_done AND ev.agent IS NOT NULL
         ) AS solved_agent,
-        ARG_MAX(ev.agent, ev.pos) FILTER (WHERE ev.agent IS NOT NULL) AS last_agent,
-        ARG_MAX(ev.made_sla, ev.pos) FILTER (WHERE ev.made_sla IS NOT NULL) AS made_sla,
-        SUM(ev.csat) AS csat_sum,
-        COUNT(ev.csat) AS csat_n,
-        SUM(ev.handle_seconds) AS handle_s,
-        COUNT(ev.handle_seconds) AS handle_n
+        ARG_MAX(ev.agent, ev.pos) FILTER (WHERE ev.agent IS NOT NULL) AS last_agent
     FROM ev
     GROUP BY ev.case_id
+),
+
+-- The columns only the case as a whole needs, straight from the source (they stay out
+-- of the sort in events.sql): "last" and "first" are by (at, seq), one number `o`.
+-- Grouped by the id itself, which keeps it for the report (finding_examples.sql).
+attributes AS (
+    SELECT
+        HASH(case_name) AS case_id,
+        case_name,
+        MIN(epoch("at")) FILTER (
+            WHERE type = 'message.added'
+            AND visibility = 'public'
+            AND actor_kind IN ('agent', 'user', 'bot')
+        ) AS response_t,
+        COUNT(*) FILTER (WHERE type = 'exception.requested') AS exceptions,
+        ARG_MAX(customer, o) FILTER (WHERE customer IS NOT NULL) AS customer,
+        ARG_MAX(category, o) FILTER (WHERE category IS NOT NULL) AS category,
+        ARG_MAX(priority, o) FILTER (WHERE priority IS NOT NULL) AS priority,
+        ARG_MIN(channel, o) FILTER (WHERE channel IS NOT NULL) AS channel,
+        ARG_MAX(made_sla, o) FILTER (WHERE made_sla IS NOT NULL) AS made_sla,
+        SUM(csat) AS csat_sum,
+        COUNT(csat) AS csat_n,
+        SUM(handle_seconds) AS handle_s,
+        COUNT(handle_seconds) AS handle_n
+    FROM (
+        SELECT
+            case_id AS case_name,
+            "at",
+            type,
+            actor_kind,
+            visibility,
+            customer,
+            category,
+            priority,
+            channel,
+            made_sla,
+            csat,
+            handle_seconds,
+            -- (at, seq) as one number: microseconds in the high 64 bits, seq below
+            CAST(epoch_us("at") AS HUGEINT) * 18446744073709551616 + seq AS o
+        FROM case_events
+        WHERE type NOT LIKE 'sla.%'
+    ) AS events
+    GROUP BY case_name
+),
+
+base AS (
+    SELECT ordered.*, attributes.* EXCLUDE (case_id)
+    FROM ordered
+    INNER JOIN attributes ON attributes.case_id = ordered.case_id
 ),
 
 -- The SLA outcome of cases with SLA clock events (our own log): the rows of the clock
@@ -61,7 +97,7 @@ escalations AS (
     SELECT ev.case_id, COUNT(*) AS transfers
     FROM ev
     INNER JOIN escalation_teams AS esc ON esc.team = ev.team
-    WHERE ev.type = 'ticket.transferred'
+    WHERE ev.is_transfer
     GROUP BY ev.case_id
 ),
 
@@ -94,10 +130,10 @@ step_events AS (
     SELECT ev.case_id, ev.pos, ps.step_no
     FROM ev
     INNER JOIN (SELECT DISTINCT request_type FROM path_steps) AS pt
-        ON pt.request_type = ev.category
+        ON pt.request_type = ev.step_category
     LEFT JOIN path_steps AS ps
-        ON ps.request_type = ev.category AND ps.step = LOWER(TRIM(ev.activity))
-    WHERE ev.activity IS NOT NULL AND ev.activity <> ev.type
+        ON ps.request_type = ev.step_category AND ps.step = ev.step_activity
+    WHERE ev.step_activity IS NOT NULL
 ),
 first_steps AS (
     SELECT
@@ -138,8 +174,7 @@ pending_rows AS (
     SELECT
         case_id,
         pos,
-        type,
-        actor_kind,
+        is_customer_message,
         status,
         status = 'pending' AND COALESCE(prev_status, '') <> 'pending' AS is_start
     FROM ev
@@ -159,7 +194,7 @@ pending_periods AS (
         period,
         BOOL_OR(COALESCE(status IN ('new', 'open', 'on_hold'), FALSE)) AS resumed,
         BOOL_OR(
-            NOT is_start AND type = 'message.added' AND actor_kind = 'customer'
+            NOT is_start AND is_customer_message
         ) AS customer_replied
     FROM pending_numbered
     GROUP BY case_id, period
@@ -174,6 +209,7 @@ pending AS (
 joined AS (
     SELECT
         base.case_id,
+        base.case_name,
         base.customer,
         COALESCE(base.category, '(none)') AS category,
         COALESCE(base.priority, '(none)') AS priority,
@@ -226,20 +262,38 @@ joined AS (
 
 -- Repeat contact: the same customer's previous case in the same category (by creation)
 -- was still unsolved when this one was created, or was solved at most
--- $repeat_window_days days before it.
+-- $repeat_window_days days before it. Only the columns it needs go through the window's
+-- sort (cases without a customer not at all); the flags join back.
 neighbours AS (
     SELECT
-        *,
+        case_id,
+        created_t,
+        solved_t,
         LAG(case_id) OVER cw AS previous_case,
         LAG(solved_t) OVER cw AS previous_solved_t,
         LEAD(case_id) OVER cw AS next_case,
         LEAD(created_t) OVER cw AS next_created_t
-    FROM joined
+    FROM base
+    WHERE customer IS NOT NULL
     -- (case_id is the hash key here: a deterministic tie-break for cases opened at once)
-    WINDOW cw AS (PARTITION BY customer, category ORDER BY created_t, case_id)
+    WINDOW cw AS (
+        PARTITION BY customer, COALESCE(category, '(none)') ORDER BY created_t, case_id
+    )
+),
+repeats AS (
+    SELECT
+        case_id,
+        previous_case IS NOT NULL
+        AND created_t <= COALESCE(previous_solved_t, created_t) + $repeat_window_days * 86400.0
+            AS repeat_contact,
+        next_case IS NOT NULL
+        AND next_created_t <= COALESCE(solved_t, next_created_t) + $repeat_window_days * 86400.0
+            AS repeated
+    FROM neighbours
 )
 SELECT
     case_id,
+    case_name,
     customer,
     category,
     priority,
@@ -278,14 +332,9 @@ SELECT
     solved AND transfers = 0 AND NOT reopened AND NOT repeated AS fcr
 FROM (
     SELECT
-        *,
-        customer IS NOT NULL
-        AND previous_case IS NOT NULL
-        AND created_t <= COALESCE(previous_solved_t, created_t) + $repeat_window_days * 86400.0
-            AS repeat_contact,
-        customer IS NOT NULL
-        AND next_case IS NOT NULL
-        AND next_created_t <= COALESCE(solved_t, next_created_t) + $repeat_window_days * 86400.0
-            AS repeated
-    FROM neighbours
+        joined.*,
+        COALESCE(repeats.repeat_contact, FALSE) AS repeat_contact,
+        COALESCE(repeats.repeated, FALSE) AS repeated
+    FROM joined
+    LEFT JOIN repeats ON repeats.case_id = joined.case_id
 ) AS flagged

@@ -5,38 +5,51 @@
 -- SLA clock events (type sla.*) are the system's bookkeeping, not work on the case:
 -- they are left out here, so they count as no touch, split no gap and move no
 -- elapsed time; cases.sql reads their SLA outcome from case_events directly.
+-- The window's sort carries every column, so the wide text ones (type, activity,
+-- actor_kind, visibility) travel as the few flags the later queries test instead.
 CREATE TEMP TABLE ev AS
 SELECT
-    -- a 64-bit hash of the case id: sorting and grouping on it is far cheaper than on
-    -- the text; case_names maps it back for the report
-    HASH(case_id) AS case_id,
-    "at" AS event_at,
-    epoch("at") AS t,
-    type,
-    activity,
+    case_id,
+    event_at,
+    epoch(event_at) AS t,
+    is_transfer,
+    is_customer_message,
+    step_activity,
     team,
     agent,
     status,
-    customer,
-    channel,
-    category,
-    priority,
-    actor_kind,
-    visibility,
-    made_sla,
-    csat,
-    handle_seconds,
-    COALESCE(status IN ('solved', 'closed'), FALSE) AS is_done,
-    COALESCE(LAG(status IN ('solved', 'closed')) OVER w, FALSE) AS prev_done,
+    step_category,
+    is_done,
+    COALESCE(LAG(is_done) OVER w, FALSE) AS prev_done,
     LAG(status) OVER w AS prev_status,
     ROW_NUMBER() OVER w AS pos,
-    LEAD(epoch("at")) OVER w AS next_t,
+    LEAD(epoch(event_at)) OVER w AS next_t,
     -- the last owning team before this event (nulls skipped)
     LAST_VALUE(team IGNORE NULLS) OVER (
         w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
     ) AS prev_team,
     -- an agent has owned the case at or before this event
     COUNT(agent) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) > 0 AS agent_seen
-FROM case_events
-WHERE type NOT LIKE 'sla.%'
-WINDOW w AS (PARTITION BY case_id ORDER BY "at", seq)
+FROM (
+    SELECT
+        -- a 64-bit hash of the case id: sorting and grouping on it is far cheaper than
+        -- on the text; finding_examples.sql maps it back for the chosen few
+        HASH(case_id) AS case_id,
+        seq,
+        "at" AS event_at,
+        type = 'ticket.transferred' AS is_transfer,
+        type = 'message.added' AND actor_kind = 'customer' AS is_customer_message,
+        -- a step of the standard path: an activity other than the event type (a
+        -- converter that copies the type carries no step information), compared
+        -- trimmed and lower-cased
+        CASE WHEN activity <> type THEN LOWER(TRIM(activity)) END AS step_activity,
+        -- the request type at a step, for comparing it with that type's path
+        CASE WHEN activity <> type THEN category END AS step_category,
+        team,
+        agent,
+        status,
+        COALESCE(status IN ('solved', 'closed'), FALSE) AS is_done
+    FROM case_events
+    WHERE type NOT LIKE 'sla.%'
+) AS events
+WINDOW w AS (PARTITION BY case_id ORDER BY event_at, seq)

@@ -1,6 +1,6 @@
 -- Up to $examples example cases per finding: the costliest (extra hours plus a quarter
 -- hour per extra touch), ties broken by case id. Cases are keyed by a hash of their id
--- (events.sql); the ids are read back from the source for the chosen few only.
+-- (events.sql); `cases` keeps the id itself for the chosen few.
 WITH costs AS (
     SELECT
         f.kind,
@@ -17,9 +17,9 @@ candidates AS (
     SELECT kind, segment, case_key, cost FROM costs WHERE cost_rank <= $examples
 ),
 names AS (
-    SELECT DISTINCT HASH(case_id) AS case_key, case_id AS name
-    FROM case_events
-    WHERE HASH(case_id) IN (SELECT case_key FROM candidates)
+    SELECT case_id AS case_key, case_name AS name
+    FROM cases
+    WHERE case_id IN (SELECT case_key FROM candidates)
 )
 SELECT kind, segment, case_id
 FROM (

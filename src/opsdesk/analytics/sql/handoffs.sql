@@ -6,7 +6,7 @@ SELECT
     COUNT(*) AS transfers
 FROM ev
 WHERE
-    type = 'ticket.transferred'
+    is_transfer
     AND team IS NOT NULL
     AND prev_team IS NOT NULL
     AND team <> prev_team

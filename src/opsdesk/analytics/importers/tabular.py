@@ -414,24 +414,7 @@ def _events_in_memory(con: duckdb.DuckDBPyConnection, plan: Plan) -> pa.Table:
     payload = f", {', '.join(c for c in PLAIN_FIELDS if c not in ('team', 'agent', 'priority'))}"
     payload += ", made_sla, attrs"
     sql = f"""
-        SELECT
-            t.case_id,
-            CAST(t.rn * 8 + t.stage + 2 AS BIGINT) AS seq,
-            t.ts AS "at",
-            {_TYPE_SQL} AS type,
-            t.activity, t.team, t.agent,
-            CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status ELSE t.status END
-                AS status,
-            t.customer, t.channel, t.category,
-            CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
-                ELSE t.priority END AS priority,
-            'importer' AS actor_kind,
-            NULL AS visibility,
-            t.made_sla,
-            NULL AS csat,
-            NULL AS handle_seconds,
-            NULL AS exception_type,
-            {_attrs_json(plan, "t.attrs")} AS attrs
+        SELECT {_event_columns(plan, "CAST(t.rn * 8 + t.stage + 2 AS BIGINT)", "t")}
         FROM (SELECT *, unnest(stages) AS stage FROM ({_changes_sql(payload)})) AS t
     """
     return con.sql(sql).to_arrow_table().cast(CASE_EVENTS)
@@ -622,29 +605,35 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, plan: Plan, path: Path) -> No
                 sink.put(batch)
 
 
+def _event_columns(plan: Plan, seq: str, row: str) -> str:
+    """The CASE_EVENTS select list of split events: ``t`` holds each event's stage and
+    state changes, ``row`` the input row's wide columns. Each split event carries the
+    state after itself, not after the row."""
+    return f"""
+            {row}.case_id,
+            {seq} AS seq,
+            {row}.ts AS "at",
+            {_TYPE_SQL} AS type,
+            {row}.activity, {row}.team, {row}.agent,
+            CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status ELSE {row}.status END
+                AS status,
+            {row}.customer, {row}.channel, {row}.category,
+            CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
+                ELSE {row}.priority END AS priority,
+            'importer' AS actor_kind,
+            NULL AS visibility,
+            {row}.made_sla,
+            NULL AS csat,
+            NULL AS handle_seconds,
+            NULL AS exception_type,
+            {_attrs_json(plan, f"{row}.attrs")} AS attrs"""
+
+
 def _events_sql(plan: Plan, where_typed: str, where_parsed: str) -> str:
     """The CASE_EVENTS rows of the typed events in one range of case ids, sorted."""
     order = "ORDER BY p.case_id, p.ts, t.seq"
     return f"""
-        SELECT
-            p.case_id,
-            t.seq,
-            p.ts AS "at",
-            {_TYPE_SQL} AS type,
-            p.activity, p.team, p.agent,
-            -- each split event carries the state after itself, not after the row
-            CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status ELSE p.status END
-                AS status,
-            p.customer, p.channel, p.category,
-            CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
-                ELSE p.priority END AS priority,
-            'importer' AS actor_kind,
-            NULL AS visibility,
-            p.made_sla,
-            NULL AS csat,
-            NULL AS handle_seconds,
-            NULL AS exception_type,
-            {_attrs_json(plan, "p.attrs")} AS attrs
+        SELECT {_event_columns(plan, "t.seq", "p")}
         FROM (SELECT * FROM typed AS t WHERE {where_typed}) AS t
         INNER JOIN (SELECT * FROM parsed AS p WHERE {where_parsed}) AS p
             ON p.rn = t.rn

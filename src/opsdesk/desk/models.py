@@ -178,6 +178,15 @@ def _ids(values: list[int]) -> str:
     return shown + (f" and {len(values) - _SHOWN} more" if len(values) > _SHOWN else "")
 
 
+def _report(
+    groups: list[Stranded], kind: str, ids_by: dict[str, list[int]], text: str, fix: str
+) -> None:
+    """One :class:`Stranded` per key of ``ids_by``, in key order; ``text`` is formatted
+    with ``n`` (how many), ``what`` (the key) and ``ids`` (some of them)."""
+    for what, ids in sorted(ids_by.items()):
+        groups.append(Stranded(kind, text.format(n=len(ids), what=what, ids=_ids(ids)), fix))
+
+
 def find_stranded(uow: UnitOfWork, model: OperatingModel) -> StrandedFound:
     """What live work ``model`` would strand if it were put in force now."""
     uow.flush()
@@ -214,22 +223,20 @@ def find_stranded(uow: UnitOfWork, model: OperatingModel) -> StrandedFound:
             by_team[team].append(ticket_id)
         if request_type is not None and request_type not in request_types:
             by_type[request_type].append(ticket_id)
-    for team, ids in sorted(by_team.items()):
-        groups.append(
-            Stranded(
-                "tickets",
-                f"{len(ids)} live ticket(s) owned by removed team {team!r} ({_ids(ids)})",
-                "transfer them to another team first, or keep the team",
-            )
-        )
-    for request_type, ids in sorted(by_type.items()):
-        groups.append(
-            Stranded(
-                "tickets",
-                f"{len(ids)} live ticket(s) of removed request type {request_type!r} ({_ids(ids)})",
-                "re-triage them to another request type first, or keep the request type",
-            )
-        )
+    _report(
+        groups,
+        "tickets",
+        by_team,
+        "{n} live ticket(s) owned by removed team {what!r} ({ids})",
+        "transfer them to another team first, or keep the team",
+    )
+    _report(
+        groups,
+        "tickets",
+        by_type,
+        "{n} live ticket(s) of removed request type {what!r} ({ids})",
+        "re-triage them to another request type first, or keep the request type",
+    )
     x = t.exceptions.c
     exception_types = {et.id for et in model.exception_types}
     by_xtype: dict[str, list[int]] = defaultdict(list)
@@ -239,16 +246,15 @@ def find_stranded(uow: UnitOfWork, model: OperatingModel) -> StrandedFound:
         if xtype not in exception_types:
             found.exceptions.append((exception_id, ticket_id, xtype))
             by_xtype[xtype].append(exception_id)
-    for xtype, ids in sorted(by_xtype.items()):
-        groups.append(
-            Stranded(
-                "exceptions",
-                f"{len(ids)} open request(s) of removed exception type {xtype!r} "
-                f"({_ids(ids)}) could never be decided or expire",
-                "decide them first, keep the type, or apply with --expire-exceptions "
-                "to expire them now",
-            )
-        )
+    _report(
+        groups,
+        "exceptions",
+        by_xtype,
+        "{n} open request(s) of removed exception type {what!r} ({ids}) could never be "
+        "decided or expire",
+        "decide them first, keep the type, or apply with --expire-exceptions to expire "
+        "them now",
+    )
     c = t.sla_clocks.c
     policies = {p.id for p in model.sla_policies}
     calendars = {cal.id for cal in model.calendars}
@@ -266,16 +272,15 @@ def find_stranded(uow: UnitOfWork, model: OperatingModel) -> StrandedFound:
             continue
         found.clocks.append((ticket_id, clock_id, policy))
         by_policy[why].append(clock_id)
-    for why, ids in sorted(by_policy.items()):
-        groups.append(
-            Stranded(
-                "clocks",
-                f"{len(ids)} running SLA clock(s) {why} ({_ids(ids)}) could no longer be "
-                "re-targeted or measured as agreed",
-                "keep it, or apply with --restart-clocks to stop them and start the clocks "
-                "of each ticket's current policy from the same start",
-            )
-        )
+    _report(
+        groups,
+        "clocks",
+        by_policy,
+        "{n} running SLA clock(s) {what} ({ids}) could no longer be re-targeted or "
+        "measured as agreed",
+        "keep it, or apply with --restart-clocks to stop them and start the clocks of "
+        "each ticket's current policy from the same start",
+    )
     paths = {p.id for p in model.escalation_paths}
     j = t.jobs.c
     by_ref: dict[str, list[int]] = defaultdict(list)
@@ -290,14 +295,13 @@ def find_stranded(uow: UnitOfWork, model: OperatingModel) -> StrandedFound:
             continue
         found.jobs.append((job_id, kind, ticket_id))
         by_ref[why].append(job_id)
-    for why, ids in sorted(by_ref.items()):
-        groups.append(
-            Stranded(
-                "jobs",
-                f"{len(ids)} pending job(s) {why} ({_ids(ids)})",
-                "apply with --requeue-jobs to drop them and queue what the new model needs",
-            )
-        )
+    _report(
+        groups,
+        "jobs",
+        by_ref,
+        "{n} pending job(s) {what} ({ids})",
+        "apply with --requeue-jobs to drop them and queue what the new model needs",
+    )
     return found
 
 

@@ -955,8 +955,6 @@ CLI_FINDINGS = 10
 def _print_diagnosis(result: Any) -> None:
     """Summary, overall KPIs (unavailable ones with their reason), the top findings with
     their units and baselines, the kinds this log cannot measure, and the fix-first list."""
-    from rich.table import Table
-
     from opsdesk.analytics.findings import BASELINE_LABELS
     from opsdesk.analytics.kpis import KPI_COLUMNS, lookup
     from opsdesk.analytics.report.format import fmt_hours, fmt_percent, fmt_value, humanize
@@ -969,7 +967,7 @@ def _print_diagnosis(result: Any) -> None:
     )
     overall = lookup(result.kpis, "overall", "all")
     if overall is not None and s.cases:
-        kpis = Table(title="KPIs, all cases", title_justify="left")
+        kpis = new_table("KPIs, all cases", title_justify="left")
         kpis.add_column("KPI")
         kpis.add_column("value", overflow="fold")
         for name in KPI_COLUMNS:
@@ -983,8 +981,8 @@ def _print_diagnosis(result: Any) -> None:
         more = ""
         if len(result.findings) > len(shown):
             more = f" (top {len(shown)} of {len(result.findings)})"
-        table = Table(
-            title=f"Findings{more}, cost in hours = extra elapsed hours + 0.25 h per extra touch",
+        table = new_table(
+            f"Findings{more}, cost in hours = extra elapsed hours + 0.25 h per extra touch",
             title_justify="left",
         )
         for column in ("#", "kind", "where"):

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, bindparam, func, select, text
 from sqlalchemy.sql import Select
 
 from opsdesk.domain.lifecycle import ACTIVE_STATUSES
 from opsdesk.store import tables as t
+from opsdesk.store.fastpath import datetime_reader, datetime_writer, json_reader
 
 #: statuses that count towards an agent's load (what they still have to work)
 LOAD_STATUSES: tuple[str, ...] = tuple(sorted(ACTIVE_STATUSES))
@@ -179,17 +179,6 @@ def _cursor(conn: Connection) -> Any:
     return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
-def _json_list(value: Any) -> tuple[str, ...]:
-    return tuple(orjson.loads(value) if isinstance(value, str | bytes) else value)
-
-
-def _aware(value: Any) -> datetime | None:
-    # SQLite hands back the stored text, PostgreSQL a datetime
-    if value is None or isinstance(value, datetime):
-        return None if value is None else value.astimezone(UTC)
-    return datetime.fromisoformat(f"{value}+00:00")
-
-
 def online_members_with_load(
     conn: Connection, dialect: str, team: str, channel: str | None
 ) -> list[tuple[Member, Load]]:
@@ -198,13 +187,18 @@ def online_members_with_load(
     that channel only), and when they last accepted one. One query."""
     cur = _cursor(conn)
     cur.execute(_candidates_sql(dialect), {**_team_params(team), "channel": channel})
+    aware = datetime_reader(dialect)
+
+    def listed(value: Any) -> tuple[str, ...]:
+        return tuple(json_reader(value))
+
     return [
         (
-            Member(r[0], _json_list(r[1]), _json_list(r[2]), _json_list(r[3]), r[4], bool(r[5])),
+            Member(r[0], listed(r[1]), listed(r[2]), listed(r[3]), r[4], bool(r[5])),
             Load(
                 int(r[6] or 0),
                 {} if channel is None else {channel: int(r[7] or 0)},
-                _aware(r[8]),
+                aware(r[8]),
             ),
         )
         for r in cur.fetchall()
@@ -244,17 +238,9 @@ def previous_owner(
         row = cur.fetchone()
         if row is not None and row[0] is not None:
             return int(row[0])
-    since = since.astimezone(UTC)
     cur.execute(
         latest,
-        {
-            "customer": customer_id,
-            "ticket": ticket_id,
-            # SQLite compares the stored text form of the UTC instant
-            "since": since.replace(tzinfo=None).isoformat(" ", "microseconds")
-            if dialect == "sqlite"
-            else since,
-        },
+        {"customer": customer_id, "ticket": ticket_id, "since": datetime_writer(dialect)(since)},
     )
     row = cur.fetchone()
     return None if row is None or row[0] is None else int(row[0])

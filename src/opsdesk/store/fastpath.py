@@ -59,6 +59,21 @@ def _pg_json_out(value: Any) -> Any:
     return Json(value)
 
 
+def datetime_reader(dialect: str) -> Converter:
+    """How a UTC datetime column comes back from the driver, as an aware datetime."""
+    return _sqlite_dt_in if dialect == "sqlite" else _pg_dt_in
+
+
+def datetime_writer(dialect: str) -> Converter:
+    """A datetime as the driver stores it (SQLite compares the stored UTC text)."""
+    return _sqlite_dt_out if dialect == "sqlite" else _pg_dt_out
+
+
+def json_reader(value: Any) -> Any:
+    """A JSON column from the driver: SQLite hands back text, psycopg the value."""
+    return _json_in(value)
+
+
 def _identity(value: Any) -> Any:
     return value
 
@@ -132,7 +147,7 @@ class JobsSql(TableSql):
         self.waiting_without_ticket = (
             f"SELECT ref, run_at FROM jobs WHERE ticket_id IS NULL AND kind = {ph('kind')}"  # noqa: S608
         )
-        self.run_at_in: Converter = _sqlite_dt_in if dialect == "sqlite" else _pg_dt_in
+        self.run_at_in = datetime_reader(dialect)
 
 
 @lru_cache(maxsize=512)

@@ -958,6 +958,7 @@ def _print_diagnosis(result: Any) -> None:
     from opsdesk.analytics.findings import BASELINE_LABELS
     from opsdesk.analytics.kpis import KPI_COLUMNS, lookup
     from opsdesk.analytics.report.format import fmt_hours, fmt_percent, fmt_value, humanize
+    from opsdesk.analytics.results import HOURS_PER_TOUCH
 
     s = result.summary
     out.print(
@@ -982,7 +983,8 @@ def _print_diagnosis(result: Any) -> None:
         if len(result.findings) > len(shown):
             more = f" (top {len(shown)} of {len(result.findings)})"
         table = new_table(
-            f"Findings{more}, cost in hours = extra elapsed hours + 0.25 h per extra touch",
+            f"Findings{more}, cost in hours = extra elapsed hours + {HOURS_PER_TOUCH} h per "
+            "extra touch",
             title_justify="left",
         )
         for column in ("#", "kind", "where"):

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from opsdesk.analytics.findings import KINDS, build_findings, fix_first, unmeasurable_kinds
 from opsdesk.analytics.kpis import backlog_tables, kpi_tables, unavailable_kpis
-from opsdesk.analytics.results import Diagnosis, Summary
+from opsdesk.analytics.results import HOURS_PER_TOUCH, Diagnosis, Summary
 from opsdesk.analytics.schema import COLUMNS
 
 if TYPE_CHECKING:  # only read here: importing the model package (pydantic) costs a cold start
@@ -192,6 +192,7 @@ def diagnose(
     params: dict[str, Any] = {
         "repeat_window_days": repeat_window_days,
         "examples": examples,
+        "hours_per_touch": HOURS_PER_TOUCH,
         "min_cases": min_cases,
         "has_model": model is not None,
     }

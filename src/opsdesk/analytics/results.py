@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
+#: Agent effort an extra touch is priced at when findings are ranked (docs/diagnostic.md).
+HOURS_PER_TOUCH: Final = 0.25
 
 @dataclass(frozen=True)
 class Summary:
@@ -55,14 +57,14 @@ class Finding:
     def cost(self) -> float:
         """Ranking cost: extra elapsed hours (customer time) plus extra touches valued at
         a quarter of an hour of agent effort each (see docs/diagnostic.md)."""
-        return self.extra_hours + 0.25 * self.extra_touches
+        return self.extra_hours + HOURS_PER_TOUCH * self.extra_touches
 
 
 #: What the cost figures of a finding are measured in (the JSON report carries it).
 COST_UNITS: Final = {
     "extra_hours": "extra elapsed hours against the finding's baseline (see baseline_text)",
     "extra_touches": "extra touches (events on a case) against the finding's baseline",
-    "cost": "hours: extra_hours + 0.25 hours of agent effort per extra touch",
+    "cost": f"hours: extra_hours + {HOURS_PER_TOUCH} hours of agent effort per extra touch",
 }
 
 

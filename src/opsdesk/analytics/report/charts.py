@@ -19,6 +19,7 @@ from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
 from opsdesk.analytics.report.format import fmt_float
+from opsdesk.analytics.results import HOURS_PER_TOUCH
 
 BLUE = "#2563eb"
 ORANGE = "#ea580c"
@@ -81,7 +82,7 @@ def cost_bars(labels: Sequence[str], costs: Sequence[float], chart_id: str, titl
         ax.barh(positions, costs, color=BLUE, height=0.7)
         ax.set_yticks(positions, [label(x) for x in labels])
         ax.invert_yaxis()
-        ax.set_xlabel("cost (extra hours + 0.25 h per extra touch)")
+        ax.set_xlabel(f"cost (extra hours + {HOURS_PER_TOUCH} h per extra touch)")
         top = max(costs, default=0.0)
         for y, value in zip(positions, costs, strict=True):
             ax.text(value + top * 0.01, y, fmt_float(value), va="center", fontsize=8, color=GREY)

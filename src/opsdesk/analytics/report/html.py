@@ -35,7 +35,7 @@ from opsdesk.analytics.report.format import (
     row_keys,
     volume_key,
 )
-from opsdesk.analytics.results import Diagnosis, Finding, KpiTable
+from opsdesk.analytics.results import HOURS_PER_TOUCH, Diagnosis, Finding, KpiTable
 
 #: findings drawn in the cost chart (the table lists them all)
 CHART_FINDINGS = 25
@@ -309,6 +309,7 @@ def render_html(diagnosis: Diagnosis) -> str:
         period=_period(s.first_event, s.last_event),
         fix_first=diagnosis.fix_first,
         findings=_finding_views(diagnosis.findings),
+        hours_per_touch=HOURS_PER_TOUCH,
         chart_findings=min(CHART_FINDINGS, len(diagnosis.findings)),
         cost_chart=_cost_chart(diagnosis.findings),
         handoffs=handoff_view(diagnosis.handoffs),

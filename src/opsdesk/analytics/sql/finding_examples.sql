@@ -1,15 +1,16 @@
--- Up to $examples example cases per finding: the costliest (extra hours plus a quarter
--- hour per extra touch), ties broken by case id. Cases are keyed by a hash of their id
+-- Up to $examples example cases per finding: the costliest (extra hours plus
+-- $hours_per_touch hours per extra touch), ties broken by case id. Cases are keyed by a hash of their id
 -- (events.sql); `cases` keeps the id itself for the chosen few.
 WITH costs AS (
     SELECT
         f.kind,
         f.segment,
         f.case_id AS case_key,
-        f.extra_hours + 0.25 * f.extra_touches AS cost,
+        f.extra_hours + $hours_per_touch * f.extra_touches AS cost,
         -- the cut-off: the costliest $examples, with every case tied at the boundary
         RANK() OVER (
-            PARTITION BY f.kind, f.segment ORDER BY f.extra_hours + 0.25 * f.extra_touches DESC
+            PARTITION BY f.kind, f.segment
+            ORDER BY f.extra_hours + $hours_per_touch * f.extra_touches DESC
         ) AS cost_rank
     FROM finding_cases AS f
 ),

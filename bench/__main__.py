@@ -36,6 +36,9 @@ def sqlite_db(workdir: Path, name: str) -> Database:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     db = Database(f"sqlite:///{path}")
     db.migrate()
+    # as `opsdesk serve` and the demo run it: WAL checkpoints (and their fsync) happen in
+    # a background thread, not inside some unlucky writer's commit
+    db.start_checkpointer()
     return db
 
 

@@ -156,9 +156,7 @@ def plain_csv(factor: int) -> Path:
 _KERNEL = re.compile(r"imported and diagnosed in ([0-9.]+) s")
 
 
-def timed_process(
-    command: list[str], cwd: Path, timeout: float
-) -> tuple[float, float, str, str]:
+def timed_process(command: list[str], cwd: Path, timeout: float) -> tuple[float, float, str, str]:
     """Wall-clock seconds of a whole process, from start to exit, and the CPU seconds it
     used (user + system, every thread: what a busy shared machine disturbs least); its
     stdout and stderr."""
@@ -326,7 +324,10 @@ def report(args: argparse.Namespace, console: Any) -> None:
     factors = [int(f) for f in str(args.factors).split(",")]
     timeout = float(getattr(args, "pm4py_timeout", 900.0))
     cold = cold_pair(
-        int(getattr(args, "cold_factor", 10)), int(getattr(args, "cold_rounds", 3)), timeout, console
+        int(getattr(args, "cold_factor", 10)),
+        int(getattr(args, "cold_rounds", 3)),
+        timeout,
+        console,
     )
     if getattr(args, "only_cold", False):
         console.print(cold_table(cold))
@@ -418,9 +419,7 @@ def main() -> None:
     )
     parser.add_argument("--cold-factor", type=int, default=10)
     parser.add_argument("--cold-rounds", type=int, default=3)
-    parser.add_argument(
-        "--only-cold", action="store_true", help="only the cold whole-command pair"
-    )
+    parser.add_argument("--only-cold", action="store_true", help="only the cold whole-command pair")
     report(parser.parse_args(), Console(width=150))
 
 

@@ -226,7 +226,12 @@ def populate(db: Database, org: Org, seed: int = 13, scale: float = 1.0) -> list
     tickets, queued = [], []
     plan = [
         kind
-        for kind, count in (("closed", 30_000), ("solved", 9_000), ("held", 6_000), ("queued", 5_000))
+        for kind, count in (
+            ("closed", 30_000),
+            ("solved", 9_000),
+            ("held", 6_000),
+            ("queued", 5_000),
+        )
         for _ in range(round(count * scale))
     ]
     rng.shuffle(plan)

@@ -189,4 +189,3 @@ def model_db(db: Database) -> Database:
 
 
 #: The shared real data (../shared/data/ from the project root; see its README).
-

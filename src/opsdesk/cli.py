@@ -205,9 +205,7 @@ def worker(
     retry_dead: Annotated[
         bool, typer.Option(help="Give dead jobs a fresh set of attempts, then exit.")
     ] = False,
-    name: Annotated[
-        str | None, typer.Option(help="Name in the logs (default: host:pid).")
-    ] = None,
+    name: Annotated[str | None, typer.Option(help="Name in the logs (default: host:pid).")] = None,
 ) -> None:
     """Run the timers (SLA warnings and breaches, escalations, exception expiry,
     overflow) from the jobs outbox until SIGTERM or Ctrl+C. Run one or more next to the
@@ -782,9 +780,7 @@ def _import_options(
 
 
 def _report_import(source: Path, result: Any, rejects: Path | None) -> None:
-    line = (
-        f"{source}: {result.accounting()}; {result.events:,} events of {result.cases:,} cases"
-    )
+    line = f"{source}: {result.accounting()}; {result.events:,} events of {result.cases:,} cases"
     if result.rejected:
         line += f"; rejected rows and why: {rejects}"
     err.print(line, highlight=False, soft_wrap=True)

@@ -129,9 +129,7 @@ def test_mapping_flags_with_a_preset_are_honoured(tmp_path: Path) -> None:
     assert {r["status"] for r in rows} == {"new", "open", "solved"}
     assert json.loads(rows[0]["attrs"])["reassignment_count"] is None  # '?' is missing
     # an extra --attr joins the preset's attributes
-    extra = import_log(
-        src, tmp_path / "o2.parquet", preset="servicenow", attrs={"kind": "u_type"}
-    )
+    extra = import_log(src, tmp_path / "o2.parquet", preset="servicenow", attrs={"kind": "u_type"})
     assert extra.out is not None
     attrs = json.loads(pq.read_table(extra.out).to_pylist()[0]["attrs"])
     assert attrs["kind"] == "Type A" and "subcategory" in attrs

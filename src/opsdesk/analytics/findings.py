@@ -98,7 +98,7 @@ def scope(segment: str, *, categorised: bool = True) -> Scope:
 
 
 def _cases_phrase(where: Scope, capital: bool = True) -> str:
-    """"Cases in Billing", "Cases without a category", "Cases"."""
+    """ "Cases in Billing", "Cases without a category", "Cases"."""
     word = "Cases" if capital else "cases"
     return f"{word} {where.of_cases}" if where.of_cases else word
 

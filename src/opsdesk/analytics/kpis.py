@@ -64,8 +64,7 @@ def unavailable_kpis(contents: Mapping[str, Any], *, sla_cases: int) -> dict[str
     out: dict[str, str] = {}
     if none("public_replies"):
         out["first_response_median_h"] = out["first_response_p90_h"] = (
-            "the log has no public replies to the customer (message.added by an agent, "
-            "user or bot)"
+            "the log has no public replies to the customer (message.added by an agent, user or bot)"
         )
     if none("statuses"):
         out["resolution_median_h"] = out["resolution_p90_h"] = out["reopen_rate"] = (

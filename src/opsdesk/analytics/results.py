@@ -13,6 +13,7 @@ from typing import Any, Final
 #: Agent effort an extra touch is priced at when findings are ranked (docs/diagnostic.md).
 HOURS_PER_TOUCH: Final = 0.25
 
+
 @dataclass(frozen=True)
 class Summary:
     source: str  # a file name, or "opsdesk database"

@@ -67,6 +67,7 @@ def diagnose_database(
     force, which enables path deviation; none when no model was ever applied)."""
     from opsdesk.analytics.ownlog import export_case_events
     from opsdesk.domain.errors import NoModelInForce
+
     if model is None:
         try:
             model = db.model_in_force()[1]
@@ -125,9 +126,7 @@ def diagnose_file(
                 source, log, rejects=rejects, progress=import_progress, **import_options
             )
             diagnosis = diagnose(log, model=model, source_name=source.name, progress=progress)
-    return FileDiagnosis(
-        imported, diagnosis, imported.rejects_path, time.perf_counter() - started
-    )
+    return FileDiagnosis(imported, diagnosis, imported.rejects_path, time.perf_counter() - started)
 
 
 #: import options that say how to read the source: given any, the file is imported

@@ -252,8 +252,7 @@ def find_stranded(uow: UnitOfWork, model: OperatingModel) -> StrandedFound:
         by_xtype,
         "{n} open request(s) of removed exception type {what!r} ({ids}) could never be "
         "decided or expire",
-        "decide them first, keep the type, or apply with --expire-exceptions to expire "
-        "them now",
+        "decide them first, keep the type, or apply with --expire-exceptions to expire them now",
     )
     c = t.sla_clocks.c
     policies = {p.id for p in model.sla_policies}

@@ -92,6 +92,9 @@ class Database:
         # SQLite has one writer at a time; threads of this process queue here for it
         # rather than in SQLite's busy handler, which sleeps in steps of up to 100 ms
         self.write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        # ... and, holding it, use one connection that stays open: checking a connection
+        # out of the pool and back (with its reset) cost a fifth of a small command
+        self._writer: Connection | None = None
 
     # --- schema ---------------------------------------------------------------
 
@@ -126,6 +129,22 @@ class Database:
             conn = conn.execution_options(sqlite_begin="DEFERRED")
             with conn.begin():
                 yield conn
+
+    def writer(self) -> Connection:
+        """The SQLite write connection; only with :attr:`write_lock` held."""
+        if self._writer is None or self._writer.closed or self._writer.invalidated:
+            self._writer = self.engine.connect()
+        return self._writer
+
+    def drop_writer(self) -> None:
+        """Close the SQLite write connection (after an error that may have left it in an
+        unknown state, or on the way out); the next writer opens a fresh one."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # it is being thrown away either way
+                writer.invalidate()
 
     # --- operating model --------------------------------------------------------
 
@@ -186,4 +205,7 @@ class Database:
 
     def dispose(self) -> None:
         self.stop_checkpointer()
+        if self.write_lock is not None:
+            with self.write_lock:
+                self.drop_writer()
         self.engine.dispose()

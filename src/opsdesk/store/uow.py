@@ -145,12 +145,12 @@ class UnitOfWork:
                 "(OPSDESK_SQLITE_BUSY_TIMEOUT_MS); another writer holds it"
             )
         try:
-            self.conn = self.db.engine.connect()
+            # SQLite: the one write connection, kept open between units of work
+            self.conn = self.db.writer() if lock is not None else self.db.engine.connect()
+            self._tx = self.conn.begin()
         except BaseException:
-            if lock is not None:
-                lock.release()
+            self._release(failed=True)
             raise
-        self._tx = self.conn.begin()
         self._sql = statements(self.db.dialect)
         self._sqlite = self.db.dialect == "sqlite"
         try:
@@ -160,10 +160,7 @@ class UnitOfWork:
             self._cur.execute(_LOCK_HEAD_SQL[self._sqlite])
             last_seq, model_version, counters = self._cur.fetchone()
         except BaseException:
-            self._tx.rollback()
-            self.conn.close()
-            if lock is not None:
-                lock.release()
+            self._finish(commit=False)
             raise
         self.last_seq: int = last_seq
         self.model_version: str | None = model_version
@@ -179,22 +176,45 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc_type is not None:
+            self._finish(commit=False)
+            return
         try:
-            if exc_type is None:
-                self.flush()
-                if (self.last_seq, self.model_version, self._counters) != self._head:
-                    counters = orjson.dumps(self._counters).decode()
-                    self._cur.execute(
-                        _UPDATE_HEAD_SQL[self._sqlite],
-                        (self.last_seq, self.model_version, counters),
-                    )
+            self.flush()
+            if (self.last_seq, self.model_version, self._counters) != self._head:
+                counters = orjson.dumps(self._counters).decode()
+                self._cur.execute(
+                    _UPDATE_HEAD_SQL[self._sqlite],
+                    (self.last_seq, self.model_version, counters),
+                )
+        except BaseException:
+            self._finish(commit=False)
+            raise
+        self._finish(commit=True)
+
+    def _finish(self, *, commit: bool) -> None:
+        """Commit or roll back, then give the connection and the write turn back."""
+        failed = True
+        try:
+            if commit:
                 self._tx.commit()
             else:
                 self._tx.rollback()
+            failed = False
         finally:
-            self.conn.close()
-            if self.db.write_lock is not None:
-                self.db.write_lock.release()
+            self._release(failed=failed)
+
+    def _release(self, *, failed: bool) -> None:
+        lock = self.db.write_lock
+        try:
+            if lock is None:
+                if getattr(self, "conn", None) is not None:
+                    self.conn.close()
+            elif failed:
+                self.db.drop_writer()  # its state is unknown: the next writer opens another
+        finally:
+            if lock is not None:
+                lock.release()
 
     @property
     def now(self) -> datetime:
@@ -297,9 +317,7 @@ class UnitOfWork:
             # started are already in the projection (the load skips them); a ticket
             # created here has none in the table
             if ticket_id not in self._created:
-                self._load_where(
-                    "sla_clocks", self.projection.sla_clocks, "ticket_id", [ticket_id]
-                )
+                self._load_where("sla_clocks", self.projection.sla_clocks, "ticket_id", [ticket_id])
             self._clocks_loaded.add(ticket_id)
         clocks = [c for c in self.projection.sla_clocks.values() if c.ticket_id == ticket_id]
         return sorted(clocks, key=lambda c: c.id)

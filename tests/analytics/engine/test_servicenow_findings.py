@@ -17,10 +17,7 @@ from opsdesk.analytics.kpis import lookup
 from opsdesk.analytics.results import Diagnosis
 
 DATA = (
-    Path(__file__).resolve().parents[4]
-    / "shared"
-    / "data"
-    / "servicenow_incident_event_log.csv.gz"
+    Path(__file__).resolve().parents[4] / "shared" / "data" / "servicenow_incident_event_log.csv.gz"
 )
 
 

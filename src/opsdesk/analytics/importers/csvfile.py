@@ -266,4 +266,3 @@ def _quote_problem(taken: list[tuple[int, str]], error: str) -> str:
             f"there by text, not a delimiter ({error}); is a closing quote missing?"
         )
     return f"bad quoting ({error})"
-

@@ -519,9 +519,7 @@ def run(
                 "WHERE unmapped_status IS NOT NULL GROUP BY 1"
             ).fetchall()
         )
-        draft = statusmap.write_draft(
-            source, unmapped, plan.status_map_given, plan.status_map_path
-        )
+        draft = statusmap.write_draft(source, unmapped, plan.status_map_given, plan.status_map_path)
     if max_rejects is not None and rejected > max_rejects:
         raise ImportRefused(
             f"{rejected} of {rows} rows rejected, more than --max-rejects {max_rejects} "
@@ -598,9 +596,9 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, plan: Plan, path: Path) -> No
                 bounds += [f"{alias}.case_id < {lit(high)}"] if high is not None else []
                 return " AND ".join(bounds) or "TRUE"
 
-            reader = con.sql(
-                _events_sql(plan, within("t"), within("p"))
-            ).to_arrow_reader(_BATCH_ROWS)
+            reader = con.sql(_events_sql(plan, within("t"), within("p"))).to_arrow_reader(
+                _BATCH_ROWS
+            )
             for batch in reader:
                 sink.put(batch)
 

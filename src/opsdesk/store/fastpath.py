@@ -112,6 +112,11 @@ class TableSql:
             f"INSERT INTO {self.name} ({cols}) VALUES "  # noqa: S608 (names from metadata)
             f"({', '.join(self.ph(c) for c in self.columns)})"
         )
+        #: the same insert with positional placeholders, for values in column order
+        self.insert_positional = (
+            f"INSERT INTO {self.name} ({cols}) VALUES "  # noqa: S608 (names from metadata)
+            f"({', '.join(('?' if sqlite else '%s') for _ in self.columns)})"
+        )
         self.select_by_id = f"SELECT {cols} FROM {self.name} WHERE id = {self.ph('id')}"  # noqa: S608
 
     def params(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -122,10 +127,14 @@ class TableSql:
         return _update_sql(self, tuple(names))
 
     def decode(self, row: Sequence[Any]) -> dict[str, Any]:
+        return dict(zip(self.columns, self.decode_values(row), strict=True))
+
+    def decode_values(self, row: Sequence[Any]) -> list[Any]:
+        """The row's values in column order, converted as :meth:`decode` converts them."""
         values = list(row)
         for i, convert in self.into:
             values[i] = convert(values[i])
-        return dict(zip(self.columns, values, strict=True))
+        return values
 
 
 class JobsSql(TableSql):

@@ -98,6 +98,33 @@ def row_from_state(table: str, state: Any) -> dict[str, Any]:
     return row
 
 
+class _StateShape:
+    """How one table's decoded values (column order) become its state (field order)."""
+
+    def __init__(self, table: str, columns: Sequence[str]) -> None:
+        self.state = STATE_TYPES[table]
+        fields = list(self.state.__slots__)
+        as_tuple = set(_TUPLE_FIELDS.get(table, ()))
+        self.order = [(columns.index(f), f in as_tuple) for f in fields]
+        self.plain = [i for i, _ in self.order] == list(range(len(columns))) and not as_tuple
+
+    def build(self, values: list[Any]) -> Any:
+        if self.plain:
+            return self.state(*values)
+        return self.state(*[tuple(values[i]) if tup else values[i] for i, tup in self.order])
+
+
+_SHAPES: dict[tuple[str, str], _StateShape] = {}
+
+
+def _shape(table: str, sql: Any) -> _StateShape:
+    key = (table, sql.ph("x"))
+    shape = _SHAPES.get(key)
+    if shape is None:
+        shape = _SHAPES[key] = _StateShape(table, sql.columns)
+    return shape
+
+
 def as_dict(obj: Any) -> dict[str, Any]:
     """The fields of a slotted state dataclass as a dict."""
     return {name: getattr(obj, name) for name in obj.__slots__}
@@ -153,6 +180,9 @@ class UnitOfWork:
             raise
         self._sql = statements(self.db.dialect)
         self._sqlite = self.db.dialect == "sqlite"
+        events = self._sql["events"]
+        self._insert_event = events.insert_positional
+        self._event_out = (events.out["at"], events.out["payload"])
         try:
             self._cur: Any = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             # lock the log head first: serialises writers so seq stays gapless, ids are
@@ -263,11 +293,15 @@ class UnitOfWork:
         raw = self._cur.fetchone()
         if raw is None:
             raise NotFound(f"{what} {row_id} does not exist")
-        row = sql.decode(raw)
-        snapshot = dict(row)  # the stored form, before lists become the state's tuples
-        state = state_from_row(table, row)
-        cache[row_id] = state
-        self._loaded[(table, row_id)] = snapshot
+        return self._keep(table, cache, sql, raw)
+
+    def _keep(self, table: str, cache: dict[int, Any], sql: Any, raw: Sequence[Any]) -> Any:
+        """A fetched row as state, cached, with a snapshot of its stored form (the
+        values before lists become the state's tuples) for :meth:`_write` to diff."""
+        values = sql.decode_values(raw)
+        state = _shape(table, sql).build(values)
+        cache[state.id] = state
+        self._loaded[(table, state.id)] = dict(zip(sql.columns, values, strict=True))
         return state
 
     def ticket(self, ticket_id: int) -> TicketState:
@@ -361,17 +395,12 @@ class UnitOfWork:
             self._cur.execute(
                 f"SELECT {', '.join(sql.columns)} FROM {table} WHERE {column} IN ({listed})"  # noqa: S608
             )
-        states = []
-        for raw in self._cur.fetchall():
-            row = sql.decode(raw)
-            if row["id"] in cache:
-                continue
-            snapshot = dict(row)
-            state = state_from_row(table, row)
-            cache[row["id"]] = state
-            self._loaded[(table, row["id"])] = snapshot
-            states.append(state)
-        return states
+        id_at = sql.columns.index("id")
+        return [
+            self._keep(table, cache, sql, raw)
+            for raw in self._cur.fetchall()
+            if raw[id_at] not in cache
+        ]
 
     # --- the jobs outbox ------------------------------------------------------------
 
@@ -475,11 +504,21 @@ class UnitOfWork:
         """Write the pending events and every row they changed. Call before reading the
         tables directly with SQL inside this unit of work."""
         if self._pending:
-            sql = self._sql["events"]
+            at_out, payload_out = self._event_out
             self._cur.executemany(
-                sql.insert,
+                self._insert_event,
                 [
-                    sql.params(dict(zip(EVENT_FIELDS, _event_tuple(e), strict=True)))
+                    (
+                        e.seq,
+                        at_out(e.at),
+                        e.type,
+                        e.ticket_id,
+                        e.customer_id,
+                        e.actor_kind,
+                        e.actor_id,
+                        e.model_version,
+                        payload_out(e.payload),
+                    )
                     for e in self._pending
                 ],
             )
@@ -556,17 +595,3 @@ class UnitOfWork:
                 self.conn.execute(
                     _INSERT["ticket_tags"], [{"ticket_id": ticket.id, "tag": g} for g in added]
                 )
-
-
-def _event_tuple(e: Event) -> tuple[Any, ...]:
-    return (
-        e.seq,
-        e.at,
-        e.type,
-        e.ticket_id,
-        e.customer_id,
-        e.actor_kind,
-        e.actor_id,
-        e.model_version,
-        e.payload,
-    )

@@ -54,9 +54,13 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
+            driver: Any = conn.connection.driver_connection
+            if driver.in_transaction:
+                # the unit of work began it on the driver: SQLAlchemy's transaction joins
+                return
             mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
             # straight to the driver: this runs for every transaction
-            conn.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
+            driver.execute(f"BEGIN {mode}")
 
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":

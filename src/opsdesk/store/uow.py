@@ -172,9 +172,18 @@ class UnitOfWork:
                 "(OPSDESK_SQLITE_BUSY_TIMEOUT_MS); another writer holds it"
             )
         try:
-            # SQLite: the one write connection, kept open between units of work
-            self.conn = self.db.writer() if lock is not None else self.db.engine.connect()
-            self._tx = self.conn.begin()
+            if lock is not None:
+                # SQLite: the one write connection, kept open between units of work; the
+                # transaction is begun on the driver (SQLAlchemy's begin and commit cost
+                # as much Python as a small command's own rows), and a Core statement
+                # run through ``self.conn`` joins it (see ``db.make_engine``)
+                self.conn = self.db.writer()
+                self._driver: Any = self.conn.connection.driver_connection
+                self._driver.execute("BEGIN IMMEDIATE")
+            else:
+                self.conn = self.db.engine.connect()
+                self._driver = None
+                self._tx = self.conn.begin()
         except BaseException:
             self._release(failed=True)
             raise
@@ -226,10 +235,12 @@ class UnitOfWork:
         """Commit or roll back, then give the connection and the write turn back."""
         failed = True
         try:
-            if commit:
-                self._tx.commit()
+            if self._driver is None:
+                (self._tx.commit if commit else self._tx.rollback)()
+            elif self.conn.in_transaction():  # Core joined the driver's transaction
+                (self.conn.commit if commit else self.conn.rollback)()
             else:
-                self._tx.rollback()
+                (self._driver.commit if commit else self._driver.rollback)()
             failed = False
         finally:
             self._release(failed=failed)

@@ -24,13 +24,23 @@ from opsdesk.store import tables as t
 Converter = Callable[[Any], Any]
 
 
+_DT_TEXT: dict[datetime, str] = {}
+
+
 def _sqlite_dt_out(value: datetime | None) -> str | None:
     if value is None:
         return None
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    # SQLAlchemy's SQLite DATETIME storage format: 2026-11-25 14:00:00.000000
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    # a command writes the same few instants many times (its time on every event and
+    # row): remembered, since datetimes cache their hash, a repeat costs a dict look-up
+    text = _DT_TEXT.get(value)
+    if text is None:
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
+        # SQLAlchemy's SQLite DATETIME storage format: 2026-11-25 14:00:00.000000
+        text = utc.isoformat(" ", "microseconds")[:26]
+        if len(_DT_TEXT) >= 4096:
+            _DT_TEXT.clear()
+        _DT_TEXT[value] = text
+    return text
 
 
 def _sqlite_json_out(value: Any) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from opsdesk.domain.errors import NoModelInForce
 from opsdesk.model import OperatingModel
 from opsdesk.store import tables as t
+from opsdesk.store.rowcache import RowCache
 
 
 class DatabaseNotReady(Exception):
@@ -99,6 +100,8 @@ class Database:
         # ... and, holding it, use one connection that stays open: checking a connection
         # out of the pool and back (with its reset) cost a fifth of a small command
         self._writer: Connection | None = None
+        #: the rows that connection last committed (see ``opsdesk.store.rowcache``)
+        self.row_cache = RowCache()
 
     # --- schema ---------------------------------------------------------------
 
@@ -144,6 +147,7 @@ class Database:
         """Close the SQLite write connection (after an error that may have left it in an
         unknown state, or on the way out); the next writer opens a fresh one."""
         writer, self._writer = self._writer, None
+        self.row_cache = RowCache()  # it described that connection's commits
         if writer is not None:
             try:
                 writer.close()

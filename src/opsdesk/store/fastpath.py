@@ -102,6 +102,7 @@ class TableSql:
     def __init__(self, table: Table, dialect: str) -> None:
         self.name = table.name
         self.columns = [c.name for c in table.columns]
+        self.index = {name: i for i, name in enumerate(self.columns)}
         sqlite = dialect == "sqlite"
         self.ph: Callable[[str], str] = (lambda n: f":{n}") if sqlite else (lambda n: f"%({n})s")
         out: dict[str, Converter] = {}

@@ -33,6 +33,8 @@ from opsdesk.model import OperatingModel
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
 from opsdesk.store.fastpath import statements
+from opsdesk.store.rowcache import TABLES as CACHED_TABLES
+from opsdesk.store.rowcache import RowCache
 
 EVENT_FIELDS = list(Event.__slots__)
 
@@ -157,6 +159,12 @@ class UnitOfWork:
         self._waiting: dict[tuple[int | None, str], set[tuple[str, str, datetime]]] = {}
         self._created: set[int] = set()  # tickets created in this unit of work
         self._clocks_loaded: set[int] = set()
+        # SQLite: rows kept between units of work (see opsdesk.store.rowcache), and the
+        # raw tuples of the cached tables' rows this one read or wrote
+        self._rows: RowCache | None = None
+        self._raw: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self._stale: set[tuple[str, int]] = set()
+        self._head_written = False
         self.appended: list[Event] = []
         #: rows this unit of work wrote, by (table, "insert" | "update"); benchmarks read it
         self.rows_written: Counter[tuple[str, str]] = Counter()
@@ -180,6 +188,7 @@ class UnitOfWork:
                 self.conn = self.db.writer()
                 self._driver: Any = self.conn.connection.driver_connection
                 self._driver.execute("BEGIN IMMEDIATE")
+                self._rows = self.db.row_cache
             else:
                 self.conn = self.db.engine.connect()
                 self._driver = None
@@ -195,9 +204,17 @@ class UnitOfWork:
         try:
             self._cur: Any = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             # lock the log head first: serialises writers so seq stays gapless, ids are
-            # handed out once and the model version read here is the one in force
-            self._cur.execute(_LOCK_HEAD_SQL[self._sqlite])
-            last_seq, model_version, counters = self._cur.fetchone()
+            # handed out once and the model version read here is the one in force (on
+            # SQLite BEGIN IMMEDIATE holds the lock, and the head this connection last
+            # committed is still the head unless another connection has committed since)
+            head = None
+            if self._rows is not None:
+                self._changes0 = self._rows.begin(self._cur, self._driver)
+                head = self._rows.head
+            if head is None:
+                self._cur.execute(_LOCK_HEAD_SQL[self._sqlite])
+                head = self._cur.fetchone()
+            last_seq, model_version, counters = head
         except BaseException:
             self._finish(commit=False)
             raise
@@ -226,6 +243,7 @@ class UnitOfWork:
                     _UPDATE_HEAD_SQL[self._sqlite],
                     (self.last_seq, self.model_version, counters),
                 )
+                self._head_written = True
         except BaseException:
             self._finish(commit=False)
             raise
@@ -242,8 +260,29 @@ class UnitOfWork:
             else:
                 (self._driver.commit if commit else self._driver.rollback)()
             failed = False
+            if self._rows is not None:
+                if commit:
+                    self._keep_rows(self._rows)
+                else:
+                    self._rows.rolled_back(self._driver)
         finally:
             self._release(failed=failed)
+
+    def _keep_rows(self, rows: RowCache) -> None:
+        """Hand the committed rows to the cache (it checks they are all it missed)."""
+        expected = sum(self.rows_written.values()) + self._head_written
+        clocks_of: dict[int, tuple[int, ...] | None] = {}
+        for ticket_id in self._clocks_loaded:
+            clocks_of[ticket_id] = tuple(
+                c.id for c in self.projection.sla_clocks.values() if c.ticket_id == ticket_id
+            )
+        for table, row_id in self._raw:
+            if table == "sla_clocks":
+                ticket_id = self.projection.sla_clocks[row_id].ticket_id
+                if ticket_id not in self._clocks_loaded:
+                    clocks_of[ticket_id] = None  # a clock of a ticket whose set is unknown
+        head = (self.last_seq, self.model_version, dict(self._counters))
+        rows.commit(self._driver, self._changes0, expected, self._raw, self._stale, clocks_of, head)
 
     def _release(self, *, failed: bool) -> None:
         lock = self.db.write_lock
@@ -300,10 +339,12 @@ class UnitOfWork:
         if row_id in cache:
             return cache[row_id]
         sql = self._sql[table]
-        self._cur.execute(sql.select_by_id, {"id": row_id})
-        raw = self._cur.fetchone()
+        raw = None if self._rows is None else self._rows.rows.get((table, row_id))
         if raw is None:
-            raise NotFound(f"{what} {row_id} does not exist")
+            self._cur.execute(sql.select_by_id, {"id": row_id})
+            raw = self._cur.fetchone()
+            if raw is None:
+                raise NotFound(f"{what} {row_id} does not exist")
         return self._keep(table, cache, sql, raw)
 
     def _keep(self, table: str, cache: dict[int, Any], sql: Any, raw: Sequence[Any]) -> Any:
@@ -312,6 +353,8 @@ class UnitOfWork:
         values = sql.decode_values(raw)
         state = _shape(table, sql).build(values)
         cache[state.id] = state
+        if self._rows is not None and table in CACHED_TABLES:
+            self._raw[(table, state.id)] = tuple(raw)
         self._loaded[(table, state.id)] = dict(zip(sql.columns, values, strict=True))
         return state
 
@@ -361,11 +404,28 @@ class UnitOfWork:
             # no flush first: clocks are never deleted, and the ones this unit of work
             # started are already in the projection (the load skips them); a ticket
             # created here has none in the table
-            if ticket_id not in self._created:
+            if ticket_id not in self._created and not self._cached_clocks(ticket_id):
                 self._load_where("sla_clocks", self.projection.sla_clocks, "ticket_id", [ticket_id])
             self._clocks_loaded.add(ticket_id)
         clocks = [c for c in self.projection.sla_clocks.values() if c.ticket_id == ticket_id]
         return sorted(clocks, key=lambda c: c.id)
+
+    def _cached_clocks(self, ticket_id: int) -> bool:
+        """Take the ticket's clocks from the row cache, if it holds every one of them."""
+        if self._rows is None:
+            return False
+        ids = self._rows.clocks_of.get(ticket_id)
+        if ids is None:
+            return False
+        raws = [self._rows.rows.get(("sla_clocks", i)) for i in ids]
+        if any(raw is None for raw in raws):
+            return False
+        sql = self._sql["sla_clocks"]
+        cache = self.projection.sla_clocks
+        for clock_id, raw in zip(ids, raws, strict=True):
+            if clock_id not in cache:
+                self._keep("sla_clocks", cache, sql, raw)  # type: ignore[arg-type]
+        return True
 
     def preload(self, ticket_ids: Sequence[int]) -> None:
         """Load many tickets, their customers and their SLA clocks in three queries (a
@@ -578,21 +638,33 @@ class UnitOfWork:
 
     def _write(self, table: str, row: dict[str, Any], is_new: bool) -> None:
         sql = self._sql[table]
+        key = (table, row["id"])
         if is_new:
-            self._cur.execute(sql.insert, sql.params(row))
-            self._loaded[(table, row["id"])] = row
+            params = sql.params(row)
+            self._cur.execute(sql.insert, params)
+            self._loaded[key] = row
             self.rows_written[table, "insert"] += 1
+            if self._rows is not None and table in CACHED_TABLES:
+                self._raw[key] = tuple(params[c] for c in sql.columns)
             return
         before = self._loaded.get((table, row["id"]))
         # only the changed columns: untouched indexes then stay untouched on disk
         changed = {k: v for k, v in row.items() if before is None or before[k] != v}
         changed.pop("id", None)
         if changed:
-            self._cur.execute(
-                sql.update_sql(list(changed)), sql.params({**changed, "id": row["id"]})
-            )
-            self._loaded[(table, row["id"])] = row
+            params = sql.params({**changed, "id": row["id"]})
+            self._cur.execute(sql.update_sql(list(changed)), params)
+            self._loaded[key] = row
             self.rows_written[table, "update"] += 1
+            if self._rows is not None and table in CACHED_TABLES:
+                base = self._raw.get(key)
+                if base is None:  # not read through the cache's path: forget it
+                    self._stale.add(key)
+                else:
+                    stored = list(base)
+                    for name in changed:
+                        stored[sql.index[name]] = params[name]
+                    self._raw[key] = tuple(stored)
 
     def _write_ticket(self, ticket: TicketState, is_new: bool) -> None:
         loaded = None if is_new else self._loaded.get(("tickets", ticket.id))

@@ -436,8 +436,9 @@ def verify() -> None:
 def model_check(file: Path) -> None:
     """Check an operating model; print FILE:LINE:COL: error|warning: message per problem."""
     from opsdesk.model import check_file
+    from opsdesk.settings import Settings
 
-    problems = check_file(file)
+    problems = check_file(file, max_bytes=Settings().model_max_bytes)
     for problem in problems:
         out.print(problem.format(), highlight=False, soft_wrap=True)
     n_errors = sum(1 for p in problems if p.severity == "error")
@@ -457,10 +458,11 @@ def model_diff(
 ) -> None:
     """Print what changed between two models, grouped as added, removed and changed."""
     from opsdesk.model import diff_models, load_model_file, render_diff
+    from opsdesk.settings import Settings
 
     loaded = []
     for path in (old, new):
-        result = load_model_file(path)
+        result = load_model_file(path, max_bytes=Settings().model_max_bytes)
         if result.model is None:
             first = next((p for p in result.problems if p.severity == "error"), None)
             fail(first.format() if first else f"{path}: cannot load the model")
@@ -525,11 +527,15 @@ def model_apply(
 def _apply(db: Database, file: Path, *, author: str, stranded: StrandedWork | None = None) -> None:
     from opsdesk.desk.models import ModelRejected, apply_model_file
     from opsdesk.model import short_version
+    from opsdesk.settings import Settings
     from opsdesk.store.uow import UnitOfWork
 
+    max_bytes = Settings().model_max_bytes
     try:
         with UnitOfWork(db) as uow:
-            applied = apply_model_file(uow, file, author=author, stranded=stranded)
+            applied = apply_model_file(
+                uow, file, author=author, stranded=stranded, max_bytes=max_bytes
+            )
     except ModelRejected as exc:
         for problem in exc.problems:
             out.print(problem.format(), highlight=False, soft_wrap=True)
@@ -1014,8 +1020,9 @@ def _print_diagnosis(result: Any) -> None:
 def _load_model(path: Path) -> Any:
     """The operating model in a file, or one actionable line and exit 1."""
     from opsdesk.model import load_model_file
+    from opsdesk.settings import Settings
 
-    loaded = load_model_file(path)
+    loaded = load_model_file(path, max_bytes=Settings().model_max_bytes)
     if loaded.model is None:
         fail(next((p.format() for p in loaded.problems), f"{path}: cannot load the model"))
     return loaded.model

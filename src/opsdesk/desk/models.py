@@ -154,6 +154,11 @@ def apply_model_text(
     uow.set_model_version(version)
     uow.append(cmd.apply_model(version=version, name=model.name, author=author, previous=previous))
     resolved = _resolve(uow, found, options, short_version(version))
+    uow.audit(
+        "model.applied",
+        subject=f"model:{version}",
+        details={"name": model.name, "author": author, "previous": previous, "resolved": resolved},
+    )
     return AppliedModel(version, model.name, True, previous, warnings, resolved)
 
 

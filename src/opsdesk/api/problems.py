@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from opsdesk.desk.audit import record_refusal
 from opsdesk.domain.errors import DomainError, PermissionDenied
 from opsdesk.store.db import DatabaseNotReady
 
@@ -105,8 +106,6 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     if isinstance(exc, PermissionDenied):
         # the refused transaction rolled back: the refusal gets a unit of work of its own
-        from opsdesk.desk.audit import record_refusal
-
         await run_in_threadpool(
             record_refusal,
             request.app.state.db,

@@ -131,6 +131,8 @@ def apply_model_text(
         resolved = []
         if options != StrandedWork():
             resolved = _resolve(uow, find_stranded(uow, model), options, short_version(version))
+        if resolved:  # an admin action on live work, though the version stays
+            _audit_apply(uow, version, model.name, author, previous, resolved)
         return AppliedModel(version, model.name, False, previous, warnings, resolved)
     found = find_stranded(uow, model)
     refused = [s for s in found.groups if not _allowed(s.kind, options)]
@@ -154,12 +156,18 @@ def apply_model_text(
     uow.set_model_version(version)
     uow.append(cmd.apply_model(version=version, name=model.name, author=author, previous=previous))
     resolved = _resolve(uow, found, options, short_version(version))
+    _audit_apply(uow, version, model.name, author, previous, resolved)
+    return AppliedModel(version, model.name, True, previous, warnings, resolved)
+
+
+def _audit_apply(
+    uow: UnitOfWork, version: str, name: str, author: str, previous: str | None, resolved: list[str]
+) -> None:
     uow.audit(
         "model.applied",
         subject=f"model:{version}",
-        details={"name": model.name, "author": author, "previous": previous, "resolved": resolved},
+        details={"name": name, "author": author, "previous": previous, "resolved": resolved},
     )
-    return AppliedModel(version, model.name, True, previous, warnings, resolved)
 
 
 @dataclass

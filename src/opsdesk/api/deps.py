@@ -53,9 +53,9 @@ def current_user(
     with db.read() as conn:
         user = user_for_token(conn, credentials.credentials)
     if user is None:
-        record_token_refused(
-            db, credentials.credentials, route=_route(request), client=_client(request)
-        )
+        client = request.client.host if request.client else None
+        route = f"{request.method} {request.url.path}"
+        record_token_refused(db, credentials.credentials, route=route, client=client)
         raise _unauthorized(
             "the token is unknown, revoked or belongs to a deactivated user; "
             "create one with `opsdesk token create --user EMAIL`",
@@ -63,14 +63,6 @@ def current_user(
         )
     request.state.user_id = user.id  # the audit trail names the caller of a refusal
     return user
-
-
-def _route(request: Request) -> str:
-    return f"{request.method} {request.url.path}"
-
-
-def _client(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 CurrentUser = Annotated[UserState, Depends(current_user)]

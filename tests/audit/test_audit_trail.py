@@ -313,3 +313,16 @@ def test_missing_head_row_is_reported(model_db: Database) -> None:
         uow.audit("events.exported")
     with model_db.read() as conn:
         assert conn.execute(select(func.count()).select_from(t.audit_log)).scalar_one() == 1
+
+
+def test_an_empty_trail_verifies_and_an_unwritable_export_records_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    report = audit.verify_chain(db)
+    assert (report.ok, report.rows, report.last_seq) == (True, 0, 0)
+    monkeypatch.setenv("OPSDESK_DATABASE_URL", db.url)
+    missing = tmp_path / "no-such-dir" / "audit.jsonl"
+    result = CliRunner().invoke(app, ["audit", "export", "--output", str(missing)])
+    assert result.exit_code == 1
+    assert "No such file or directory" in result.output
+    assert actions(db) == []

@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, text
 
 from opsdesk.model import example_model_path
 from opsdesk.store import tables as t
+from opsdesk.store.audit import GENESIS
 from opsdesk.store.db import Database
 from opsdesk.store.uow import UnitOfWork
 
@@ -127,6 +128,7 @@ def _reset_pg(db: Database) -> None:
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         conn.execute(t.log_head.insert().values(id=1, last_seq=0, counters={}))
+        conn.execute(t.audit_head.insert().values(id=1, last_seq=0, last_hash=GENESIS))
 
 
 def fresh_database(

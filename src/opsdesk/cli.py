@@ -36,10 +36,12 @@ model_app = typer.Typer(help="Check, compare and apply the operating model.", no
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 user_app = typer.Typer(help="Users (agents, leads, admins).", no_args_is_help=True)
 export_app = typer.Typer(help="Export data.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail of security and admin actions.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
 app.add_typer(export_app, name="export")
+app.add_typer(audit_app, name="audit")
 
 out = Console()
 err = Console(stderr=True)
@@ -400,6 +402,7 @@ def _reset(db: Database) -> None:
     with db.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
         conn.exec_driver_sql("DROP FUNCTION IF EXISTS opsdesk_events_append_only()")
+        conn.exec_driver_sql("DROP FUNCTION IF EXISTS opsdesk_audit_append_only()")
 
 
 # --- verify ---------------------------------------------------------------------
@@ -436,8 +439,9 @@ def verify() -> None:
 def model_check(file: Path) -> None:
     """Check an operating model; print FILE:LINE:COL: error|warning: message per problem."""
     from opsdesk.model import check_file
+    from opsdesk.settings import Settings
 
-    problems = check_file(file)
+    problems = check_file(file, max_bytes=Settings().model_max_bytes)
     for problem in problems:
         out.print(problem.format(), highlight=False, soft_wrap=True)
     n_errors = sum(1 for p in problems if p.severity == "error")
@@ -457,10 +461,11 @@ def model_diff(
 ) -> None:
     """Print what changed between two models, grouped as added, removed and changed."""
     from opsdesk.model import diff_models, load_model_file, render_diff
+    from opsdesk.settings import Settings
 
     loaded = []
     for path in (old, new):
-        result = load_model_file(path)
+        result = load_model_file(path, max_bytes=Settings().model_max_bytes)
         if result.model is None:
             first = next((p for p in result.problems if p.severity == "error"), None)
             fail(first.format() if first else f"{path}: cannot load the model")
@@ -525,11 +530,15 @@ def model_apply(
 def _apply(db: Database, file: Path, *, author: str, stranded: StrandedWork | None = None) -> None:
     from opsdesk.desk.models import ModelRejected, apply_model_file
     from opsdesk.model import short_version
+    from opsdesk.settings import Settings
     from opsdesk.store.uow import UnitOfWork
 
+    max_bytes = Settings().model_max_bytes
     try:
         with UnitOfWork(db) as uow:
-            applied = apply_model_file(uow, file, author=author, stranded=stranded)
+            applied = apply_model_file(
+                uow, file, author=author, stranded=stranded, max_bytes=max_bytes
+            )
     except ModelRejected as exc:
         for problem in exc.problems:
             out.print(problem.format(), highlight=False, soft_wrap=True)
@@ -620,9 +629,11 @@ def export_events(
     after_seq: Annotated[int, typer.Option(help="Only events after this seq.")] = 0,
 ) -> None:
     """Export the event log (seq order) as CSV or Parquet."""
+    from opsdesk.desk.audit import record_export
     from opsdesk.store.export import EVENT_COLUMNS, event_batches
 
     db = open_db()
+    details = {"format": fmt.value, "after_seq": after_seq}
     if fmt is ExportFormat.parquet:
         if output is None:
             fail("Parquet needs a file: add --output events.parquet")
@@ -630,6 +641,7 @@ def export_events(
 
         with db.read() as conn:
             n = write_parquet(conn, output, after_seq=after_seq)
+        record_export(db, "events.exported", output=str(output), details={**details, "rows": n})
         err.print(f"wrote {n:,} events to {output}")
         return
     handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
@@ -644,8 +656,65 @@ def export_events(
     finally:
         if output:
             handle.close()
+    record_export(
+        db,
+        "events.exported",
+        output=str(output) if output else None,
+        details={**details, "rows": n},
+    )
     if output:
         err.print(f"wrote {n:,} events to {output}")
+
+
+# --- audit trail --------------------------------------------------------------------
+
+
+@audit_app.command("verify", epilog="Example: opsdesk audit verify")
+def audit_verify() -> None:
+    """Re-hash the audit trail and check every link and the head.
+
+    Exit 0 with the row count; exit 1 naming the first row that was edited, inserted
+    or deleted.
+    """
+    from opsdesk.desk.audit import verify_chain
+
+    db = open_db()
+    report = verify_chain(db)
+    if report.ok:
+        out.print(f"[green]ok[/]: {report.rows:,} audit rows, chain intact up to the head")
+        return
+    fail(f"the audit trail was tampered with: {report.problem}")
+
+
+@audit_app.command(
+    "export", epilog="Example: opsdesk audit export --since 1200 --output audit.jsonl"
+)
+def audit_export(
+    since: Annotated[int, typer.Option(help="Only rows after this seq.")] = 0,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default: stdout).")
+    ] = None,
+) -> None:
+    """Write the audit trail as JSON lines for a SIEM (hash and prev_hash included);
+    the export itself is recorded in the trail."""
+    from opsdesk.desk.audit import export_json_lines, record_export
+
+    db = open_db()
+    with errors():
+        handle = output.open("w", encoding="utf-8") if output else sys.stdout
+        try:
+            n = export_json_lines(db, handle, since=since)
+        finally:
+            if output:
+                handle.close()
+        record_export(
+            db,
+            "audit.exported",
+            output=str(output) if output else None,
+            details={"since": since, "rows": n},
+        )
+    if output:
+        err.print(f"wrote {n:,} audit rows to {output}")
 
 
 # --- business calendars -------------------------------------------------------------
@@ -1014,8 +1083,9 @@ def _print_diagnosis(result: Any) -> None:
 def _load_model(path: Path) -> Any:
     """The operating model in a file, or one actionable line and exit 1."""
     from opsdesk.model import load_model_file
+    from opsdesk.settings import Settings
 
-    loaded = load_model_file(path)
+    loaded = load_model_file(path, max_bytes=Settings().model_max_bytes)
     if loaded.model is None:
         fail(next((p.format() for p in loaded.problems), f"{path}: cannot load the model"))
     return loaded.model

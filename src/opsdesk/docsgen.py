@@ -1,4 +1,5 @@
-"""Generate the docs that are derived from code: docs/events.md and docs/configuration.md.
+"""Generate the docs that are derived from code: docs/events.md, docs/configuration.md
+and docs/audit.md.
 
 Run ``python -m opsdesk.docsgen`` (``make docs``); a test fails when they are stale.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from opsdesk.domain.audit import render_audit_markdown
 from opsdesk.domain.events import render_vocabulary_markdown
 from opsdesk.settings import Settings
 
@@ -33,6 +35,7 @@ def render_configuration_markdown() -> str:
 GENERATED = {
     "events.md": render_vocabulary_markdown,
     "configuration.md": render_configuration_markdown,
+    "audit.md": render_audit_markdown,
 }
 
 

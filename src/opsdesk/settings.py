@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     page_size_max: int = Field(
         default=500, description="Largest page a list endpoint returns in one response."
     )
+    model_max_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest operating model file `opsdesk model check/diff/apply` and "
+        "`opsdesk init --model` read; a larger one is refused unread.",
+    )
     log_level: str = Field(default="info", description="Log level of the server (uvicorn).")
     jobs_interval: float = Field(
         default=5.0,

@@ -444,7 +444,8 @@ def test_the_migration_folds_the_levels_already_fired(desk: Desk) -> None:
     assert "escalation_fired" not in {
         c["name"] for c in inspect(desk.db.engine).get_columns("tickets")
     }
-    command.upgrade(config, "head")
+    command.upgrade(config, "0004")
+    command.stamp(config, "head")  # the later migrations' tables are there already
     assert desk.do(MON, lambda uow: uow.ticket(ticket).escalation_fired) == [
         ["complaint_risk", "Urgent ticket"],
         ["standard", "Warn the team lead"],

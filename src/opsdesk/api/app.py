@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 
 from opsdesk.api import schemas
 from opsdesk.api.problems import install_problem_handlers, problem_responses
-from opsdesk.api.routes import customers, events, exceptions, meta, model, routing, tickets
+from opsdesk.api.routes import audit, customers, events, exceptions, meta, model, routing, tickets
 from opsdesk.settings import Settings
 from opsdesk.store.db import Database
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     install_problem_handlers(app)
 
     v1 = APIRouter(prefix=API_PREFIX, responses=problem_responses(401, 403, 422))
-    for module in (tickets, customers, exceptions, events, model, routing):
+    for module in (tickets, customers, exceptions, events, model, routing, audit):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(meta.router)

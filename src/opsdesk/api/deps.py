@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from opsdesk.api.idempotency import Writer, request_fingerprint
 from opsdesk.api.problems import ApiProblem
 from opsdesk.desk import queries
+from opsdesk.desk.audit import record_token_refused
 from opsdesk.desk.security import user_for_token
 from opsdesk.domain.errors import PermissionDenied
 from opsdesk.domain.state import UserState
@@ -42,6 +43,7 @@ def _unauthorized(detail: str, error: str | None = None) -> ApiProblem:
 
 
 def current_user(
+    request: Request,
     db: Annotated[Database, Depends(get_db)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> UserState:
@@ -51,11 +53,15 @@ def current_user(
     with db.read() as conn:
         user = user_for_token(conn, credentials.credentials)
     if user is None:
+        client = request.client.host if request.client else None
+        route = f"{request.method} {request.url.path}"
+        record_token_refused(db, credentials.credentials, route=route, client=client)
         raise _unauthorized(
             "the token is unknown, revoked or belongs to a deactivated user; "
             "create one with `opsdesk token create --user EMAIL`",
             "invalid_token",
         )
+    request.state.user_id = user.id  # the audit trail names the caller of a refusal
     return user
 
 
@@ -90,7 +96,8 @@ class Reader:
             if permission not in granted and "*" not in granted:
                 raise PermissionDenied(
                     f"user {self.user.id} lacks the permission {permission!r}; "
-                    "ask an admin to grant a role that has it"
+                    "ask an admin to grant a role that has it",
+                    permission,
                 )
             yield conn
 

@@ -14,9 +14,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from opsdesk.domain.errors import DomainError
+from opsdesk.desk.audit import record_refusal
+from opsdesk.domain.errors import DomainError, PermissionDenied
 from opsdesk.store.db import DatabaseNotReady
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -102,6 +104,16 @@ def _code_for_status(status: int) -> str:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
+    if isinstance(exc, PermissionDenied):
+        # the refused transaction rolled back: the refusal gets a unit of work of its own
+        await run_in_threadpool(
+            record_refusal,
+            request.app.state.db,
+            exc,
+            actor_id=getattr(request.state, "user_id", None),
+            route=f"{request.method} {request.url.path}",
+            client=request.client.host if request.client else None,
+        )
     return problem_response(request, exc.status, exc.code, exc.message)
 
 

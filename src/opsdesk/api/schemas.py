@@ -471,3 +471,26 @@ class ModelVersion(_Response):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+class AuditEntry(_Response):
+    """One row of the audit trail (see docs/security.md#audit-trail)."""
+
+    seq: int
+    at: datetime
+    action: str
+    outcome: str
+    actor_kind: str
+    actor_id: int | None
+    subject: str | None
+    client: str | None
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    next_after_seq: int | None = Field(
+        description="Pass as `after_seq` for the next page; null on the last page."
+    )

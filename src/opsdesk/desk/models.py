@@ -23,6 +23,7 @@ from opsdesk.domain import events as ev
 from opsdesk.domain.errors import Conflict, DomainError
 from opsdesk.domain.events import new_event
 from opsdesk.model import (
+    MAX_MODEL_BYTES,
     OperatingModel,
     Problem,
     canonical_json,
@@ -107,6 +108,7 @@ def apply_model_text(
     filename: str,
     author: str,
     stranded: StrandedWork | None = None,
+    max_bytes: int = MAX_MODEL_BYTES,
 ) -> AppliedModel:
     """Check a model, store it as a new version and put it in force.
 
@@ -114,7 +116,7 @@ def apply_model_text(
     would strand live work is refused (:class:`ModelStrandsWork`) unless ``stranded``
     says what to do with it.
     """
-    result = load_model_text(text, filename)
+    result = load_model_text(text, filename, max_bytes=max_bytes)
     problems = sort_problems([*result.problems, *(check_model(result) if result.model else [])])
     if result.model is None or any(p.severity == "error" for p in problems):
         raise ModelRejected(problems)
@@ -129,6 +131,8 @@ def apply_model_text(
         resolved = []
         if options != StrandedWork():
             resolved = _resolve(uow, find_stranded(uow, model), options, short_version(version))
+        if resolved:  # an admin action on live work, though the version stays
+            _audit_apply(uow, version, model.name, author, previous, resolved)
         return AppliedModel(version, model.name, False, previous, warnings, resolved)
     found = find_stranded(uow, model)
     refused = [s for s in found.groups if not _allowed(s.kind, options)]
@@ -152,7 +156,18 @@ def apply_model_text(
     uow.set_model_version(version)
     uow.append(cmd.apply_model(version=version, name=model.name, author=author, previous=previous))
     resolved = _resolve(uow, found, options, short_version(version))
+    _audit_apply(uow, version, model.name, author, previous, resolved)
     return AppliedModel(version, model.name, True, previous, warnings, resolved)
+
+
+def _audit_apply(
+    uow: UnitOfWork, version: str, name: str, author: str, previous: str | None, resolved: list[str]
+) -> None:
+    uow.audit(
+        "model.applied",
+        subject=f"model:{version}",
+        details={"name": name, "author": author, "previous": previous, "resolved": resolved},
+    )
 
 
 @dataclass
@@ -353,10 +368,23 @@ def _resolve(
 
 
 def apply_model_file(
-    uow: UnitOfWork, path: Path, *, author: str, stranded: StrandedWork | None = None
+    uow: UnitOfWork,
+    path: Path,
+    *,
+    author: str,
+    stranded: StrandedWork | None = None,
+    max_bytes: int = MAX_MODEL_BYTES,
 ) -> AppliedModel:
+    """:func:`apply_model_text` on a file, refused unread when larger than ``max_bytes``."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(max_bytes + 1)
+        # past the limit the tail may split a character; the loader refuses the size
+        text = raw.decode("utf-8", errors="strict" if len(raw) <= max_bytes else "replace")
     except OSError as exc:
         raise DomainError(f"cannot read {path}: {exc.strerror}") from None
-    return apply_model_text(uow, text, filename=str(path), author=author, stranded=stranded)
+    except UnicodeDecodeError as exc:
+        raise DomainError(f"cannot read {path}: not UTF-8 ({exc.reason})") from None
+    return apply_model_text(
+        uow, text, filename=str(path), author=author, stranded=stranded, max_bytes=max_bytes
+    )

@@ -43,6 +43,7 @@ def set_password(uow: UnitOfWork, user_id: int, password: str) -> None:
     else:
         uow.conn.execute(insert(t.user_credentials).values(user_id=user_id, password_hash=hashed))
     uow.append(cmd.credentials_changed(uow.context(), user, "password"))
+    uow.audit("user.password_set", subject=f"user:{user_id}")
 
 
 def check_password(conn: Connection, email: str, password: str) -> UserState | None:
@@ -89,6 +90,9 @@ def create_token(uow: UnitOfWork, user_id: int, name: str = "api") -> CreatedTok
         )
     )
     uow.append(cmd.credentials_changed(uow.context(), user, "token_created", token_id))
+    uow.audit(
+        "token.created", subject=f"token:{token_id}", details={"user_id": user_id, "name": name}
+    )
     return CreatedToken(token_id, user_id, name, token)
 
 

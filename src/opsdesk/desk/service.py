@@ -96,7 +96,13 @@ def create_user(
             email_taken=taken,
         ),
     )
-    return uow.projection.users[events[0].payload["user_id"]]
+    user = uow.projection.users[events[0].payload["user_id"]]
+    uow.audit(
+        "user.created",
+        subject=f"user:{user.id}",
+        details={"email": user.email, "roles": list(user.roles), "teams": list(user.teams)},
+    )
+    return user
 
 
 def _owned(uow: UnitOfWork, user_id: int) -> list[tuple[str, int]]:
@@ -111,9 +117,16 @@ def _owned(uow: UnitOfWork, user_id: int) -> list[tuple[str, int]]:
 
 def change_user(uow: UnitOfWork, user_id: int, field: str, values: list[str]) -> UserState:
     user = uow.user(user_id)
+    before = getattr(user, field, None)
     owned = [team for team, _ in _owned(uow, user_id)]
-    append(uow, cmd.change_user(uow.context(), user, field, values, owned))
-    return user
+    events = append(uow, cmd.change_user(uow.context(), user, field, values, owned))
+    if field in ("roles", "teams") and events:
+        uow.audit(
+            f"user.{field}_changed",
+            subject=f"user:{user_id}",
+            details={"before": list(before or ()), "after": events[0].payload["after"]},
+        )
+    return uow.projection.users[user_id]
 
 
 def set_presence(uow: UnitOfWork, user_id: int, presence: str) -> UserState:
@@ -127,7 +140,8 @@ def deactivate_user(uow: UnitOfWork, user_id: int, reason: str) -> UserState:
     user = uow.user(user_id)
     owned = sum(n for _, n in _owned(uow, user_id))
     append(uow, cmd.deactivate_user(uow.context(), user, owned, reason))
-    return user
+    uow.audit("user.deactivated", subject=f"user:{user_id}", details={"reason": reason})
+    return uow.projection.users[user_id]
 
 
 # --- tickets -----------------------------------------------------------------------

@@ -52,7 +52,7 @@ class Context:
         if self.actor_kind != "user":
             return
         if self.actor is None or not self.actor.active:
-            raise PermissionDenied("the acting user is unknown or deactivated")
+            raise PermissionDenied("the acting user is unknown or deactivated", permission)
         try:
             granted = self.model.permissions_for(self.actor.roles)
         except KeyError:
@@ -62,7 +62,8 @@ class Context:
         if permission not in granted and "*" not in granted:
             raise PermissionDenied(
                 f"user {self.actor.id} lacks the permission {permission!r}; "
-                "ask an admin to grant a role that has it"
+                "ask an admin to grant a role that has it",
+                permission,
             )
 
 

@@ -41,6 +41,11 @@ class PermissionDenied(DomainError):
     status = 403
     code = "permission-denied"
 
+    def __init__(self, message: str, permission: str | None = None) -> None:
+        super().__init__(message)
+        #: the permission refused, when one was (the audit trail records it)
+        self.permission = permission
+
 
 class Conflict(DomainError):
     """The command clashes with existing state (duplicate handle, already decided)."""

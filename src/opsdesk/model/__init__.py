@@ -23,6 +23,8 @@ from opsdesk.model.diff import (
     render_diff,
 )
 from opsdesk.model.loader import (
+    MAX_ALIAS_NODES,
+    MAX_MODEL_BYTES,
     LoadResult,
     PathKey,
     Position,
@@ -70,6 +72,8 @@ def example_model_path() -> Path:
 __all__ = [
     "ALL_PERMISSIONS",
     "CHANNELS",
+    "MAX_ALIAS_NODES",
+    "MAX_MODEL_BYTES",
     "PERMISSIONS",
     "PERMISSION_MEANINGS",
     "PRIORITIES",

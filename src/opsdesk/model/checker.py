@@ -16,7 +16,7 @@ from pathlib import Path
 
 import holidays
 
-from opsdesk.model.loader import LoadResult, PathKey, Problem, load_model_file
+from opsdesk.model.loader import MAX_MODEL_BYTES, LoadResult, PathKey, Problem, load_model_file
 from opsdesk.model.schema import (
     Calendar,
     EscalationPath,
@@ -749,11 +749,11 @@ def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.file, p.line, p.col, p.severity != "error"))
 
 
-def check_file(path: str | Path) -> list[Problem]:
+def check_file(path: str | Path, *, max_bytes: int = MAX_MODEL_BYTES) -> list[Problem]:
     """Load and check a model file; all problems sorted by line.
 
     ``[p.format() for p in check_file("operating-model.yaml")]`` is what
     ``opsdesk model check`` prints.
     """
-    result = load_model_file(path)
+    result = load_model_file(path, max_bytes=max_bytes)
     return sort_problems([*result.problems, *check_model(result)])

@@ -3,6 +3,11 @@
 The YAML is composed into a node tree (SafeLoader) so that each problem, whether a
 duplicate key, a pydantic validation error or a checker finding, can be reported as
 ``FILE:LINE:COL``.
+
+Model files come from people, so the loader bounds what one can cost: a file larger
+than ``max_bytes`` is refused before it is read, and aliases may expand to at most
+:data:`MAX_ALIAS_NODES` nodes in all (a "billion laughs" file is refused at the alias
+that crosses the limit, as ``FILE:LINE:COL``, instead of expanding for minutes).
 """
 
 from __future__ import annotations
@@ -26,6 +31,13 @@ _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _STR_TAG = "tag:yaml.org,2002:str"
+
+#: The largest model file read (bytes); ``OPSDESK_MODEL_MAX_BYTES`` overrides it in the
+#: CLI and the desk. The example model is about 30 KB.
+MAX_MODEL_BYTES = 1_048_576
+#: Nodes that aliases may expand to, summed over every alias in the file. A model uses a
+#: few aliases for shared lists, far below this; a billion-laughs file passes it at once.
+MAX_ALIAS_NODES = 10_000
 
 
 @dataclass(frozen=True)
@@ -88,12 +100,63 @@ class LoadResult:
         return any(p.is_error for p in self.problems)
 
 
+class AliasLimitExceeded(yaml.MarkedYAMLError):
+    """Aliases in the file expand to more nodes than a model can need, or refer to
+    themselves; the mark is the alias that crossed the line."""
+
+
 class _ModelYamlLoader(yaml.SafeLoader):
     """SafeLoader without the YAML 1.1 surprises that bite configuration files.
 
     ``17:30`` would otherwise load as the integer 1050 (base-60) and ``NO`` (Norway) as
-    False; both are read as strings here.
+    False; both are read as strings here. Alias expansion is bounded (see the module).
     """
+
+    def __init__(self, stream: Any, max_alias_nodes: int = MAX_ALIAS_NODES) -> None:
+        super().__init__(stream)
+        self._max_alias_nodes = max_alias_nodes
+        self._alias_nodes = 0
+        self._sizes: dict[int, int] = {}
+
+    # PyYAML has no expansion limit of its own (it shares aliased nodes, and everything
+    # that walks the tree afterwards pays for the expansion), so aliases are costed here.
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            node = self.anchors.get(event.anchor)
+            if node is not None:
+                if node.end_mark is None:  # still being composed: the alias is inside it
+                    raise AliasLimitExceeded(
+                        None,
+                        None,
+                        f"alias *{event.anchor} refers to the node it is part of "
+                        "(a recursive structure); a model cannot contain one",
+                        event.start_mark,
+                    )
+                self._alias_nodes += self._expanded_size(node)
+                if self._alias_nodes > self._max_alias_nodes:
+                    raise AliasLimitExceeded(
+                        None,
+                        None,
+                        f"aliases expand to more than {self._max_alias_nodes:,} nodes at "
+                        f"*{event.anchor} (a 'billion laughs' file?); write the values out "
+                        "or use fewer aliases",
+                        event.start_mark,
+                    )
+        return super().compose_node(parent, index)
+
+    def _expanded_size(self, node: yaml.Node) -> int:
+        """How many nodes ``node`` stands for once every alias inside it is expanded."""
+        known = self._sizes.get(id(node))
+        if known is not None:
+            return known
+        size = 1
+        if isinstance(node, yaml.SequenceNode):
+            size += sum(self._expanded_size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            size += sum(self._expanded_size(k) + self._expanded_size(v) for k, v in node.value)
+        self._sizes[id(node)] = size
+        return size
 
     def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
         tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
@@ -233,12 +296,26 @@ def _validation_problems(error: ValidationError, result: LoadResult) -> list[Pro
     return problems
 
 
-def load_model_text(text: str, filename: str = "<string>") -> LoadResult:
+def _too_large(filename: str, size: int, max_bytes: int) -> LoadResult:
+    message = (
+        f"the file is {size:,} bytes, more than the {max_bytes:,} a model file may have "
+        "(OPSDESK_MODEL_MAX_BYTES); is it the right file?"
+    )
+    return LoadResult(
+        None, [Problem("error", message, filename, 1, 1, "too-large")], filename=filename
+    )
+
+
+def load_model_text(
+    text: str, filename: str = "<string>", *, max_bytes: int = MAX_MODEL_BYTES
+) -> LoadResult:
     """Parse and validate model YAML; never raises for bad input, returns problems.
 
     >>> load_model_text("name: x").problems[0].format()
     "<string>:1:1: error: the top level: missing required field 'teams'"
     """
+    if len(text) > max_bytes or len(text.encode("utf-8")) > max_bytes:
+        return _too_large(filename, len(text.encode("utf-8")), max_bytes)
     result = LoadResult(model=None, problems=[], filename=filename)
     loader = _ModelYamlLoader(text)
     try:
@@ -287,6 +364,25 @@ def load_model_text(text: str, filename: str = "<string>") -> LoadResult:
             data = loader.construct_document(root)
         finally:
             loader.dispose()
+    except AliasLimitExceeded as exc:
+        mark = exc.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        result.problems.append(
+            Problem("error", str(exc.problem), filename, line, col, "yaml-aliases")
+        )
+        return result
+    except RecursionError:
+        result.problems.append(
+            Problem(
+                "error",
+                "the YAML is nested too deeply to be a model",
+                filename,
+                1,
+                1,
+                "yaml",
+            )
+        )
+        return result
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -315,11 +411,18 @@ def load_model_text(text: str, filename: str = "<string>") -> LoadResult:
     return result
 
 
-def load_model_file(path: str | Path) -> LoadResult:
-    """Read and load a model file; a missing or unreadable file is a problem, not a crash."""
+def load_model_file(path: str | Path, *, max_bytes: int = MAX_MODEL_BYTES) -> LoadResult:
+    """Read and load a model file; a missing, unreadable or oversized file is a problem,
+    not a crash (an oversized one is refused before it is read)."""
     filename = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            # read one byte past the limit: enough to refuse, whatever stat says (pipes)
+            raw = handle.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            size = max(len(raw), Path(path).stat().st_size)
+            return _too_large(filename, size, max_bytes)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         return LoadResult(
             None,
@@ -332,4 +435,4 @@ def load_model_file(path: str | Path) -> LoadResult:
             [Problem("error", f"cannot read file: {exc}", filename, 1, 1, "io")],
             filename=filename,
         )
-    return load_model_text(text, filename)
+    return load_model_text(text, filename, max_bytes=max_bytes)

@@ -289,3 +289,36 @@ idempotency_keys = Table(
     Column("response", JSON, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False, index=True),
 )
+
+# The audit trail of security and admin actions (see opsdesk.store.audit): append-only
+# like events (triggers refuse UPDATE and DELETE), each row chained to the previous one
+# by SHA-256, written in the transaction of the action it records.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_id", Id),
+    Column("subject", String(300)),
+    Column("client", String(100)),
+    Column("details", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_action_seq", "action", "seq"),
+    Index("ix_audit_log_actor_seq", "actor_kind", "actor_id", "seq"),
+    Index("ix_audit_log_at", "at"),
+)
+
+# One row: the seq and hash of the last audit row. Appenders lock it (after log_head), so
+# two writers never fork the chain; `opsdesk audit verify` checks the last row against
+# it, which anchors the end of the chain (a truncated tail no longer matches).
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("last_seq", Id, nullable=False),
+    Column("last_hash", String(64), nullable=False),
+)

@@ -31,6 +31,7 @@ from opsdesk.domain.state import (
 )
 from opsdesk.model import OperatingModel
 from opsdesk.store import tables as t
+from opsdesk.store.audit import AuditAppender, AuditRow
 from opsdesk.store.db import Database
 from opsdesk.store.fastpath import statements
 from opsdesk.store.rowcache import TABLES as CACHED_TABLES
@@ -168,6 +169,9 @@ class UnitOfWork:
         self.appended: list[Event] = []
         #: rows this unit of work wrote, by (table, "insert" | "update"); benchmarks read it
         self.rows_written: Counter[tuple[str, str]] = Counter()
+        #: the caller's network address, when an interface knows it (audit rows carry it)
+        self.client: str | None = None
+        self._audit: AuditAppender | None = None
         self.conn: Connection
 
     # --- transaction ------------------------------------------------------------
@@ -527,6 +531,39 @@ class UnitOfWork:
                 found.add((kind, queued["ref"], queued["run_at"]))
         self._waiting[(ticket_id, kind)] = found
         return found
+
+    # --- the audit trail --------------------------------------------------------------
+
+    def audit(
+        self,
+        action: str,
+        *,
+        outcome: str = "ok",
+        subject: str | None = None,
+        details: dict[str, Any] | None = None,
+        actor_kind: str | None = None,
+        actor_id: int | None = None,
+    ) -> AuditRow:
+        """Append an audit row (a declared action of ``opsdesk.domain.audit``) in this
+        transaction: it commits or rolls back with the action it records. The actor is
+        the unit of work's unless given; details must hold no secret.
+
+        >>> uow.audit("token.created", subject="token:7", details={"user_id": 3})  # doctest: +SKIP
+        """
+        if self._audit is None:
+            self._audit = AuditAppender(self.conn)  # locks the chain head until commit
+        if actor_kind is None:
+            actor_kind, actor_id = self.actor_kind, self.actor_id
+        return self._audit.append(
+            action,
+            at=self.now,
+            outcome=outcome,
+            actor_kind=actor_kind,
+            actor_id=actor_id,
+            subject=subject,
+            client=self.client,
+            details=details,
+        )
 
     # --- appending ------------------------------------------------------------------
 

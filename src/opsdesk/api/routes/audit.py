@@ -1,0 +1,44 @@
+"""The audit trail of security and admin actions, for auditors and admins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from opsdesk.api import schemas as s
+from opsdesk.api.deps import ReadAccess
+from opsdesk.desk import audit
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get("", response_model=s.AuditPage)
+def audit_trail(
+    reader: ReadAccess,
+    after_seq: Annotated[int, Query(ge=0, description="Return rows after this seq.")] = 0,
+    limit: Annotated[int, Query(ge=1)] = 100,
+    action: Annotated[str | None, Query(description="Only rows of this action.")] = None,
+    actor_kind: Annotated[str | None, Query(description="Only rows of this actor kind.")] = None,
+    actor_id: Annotated[int | None, Query(description="Only rows of this actor.")] = None,
+    since: Annotated[
+        datetime | None, Query(description="Only rows at or after this instant.")
+    ] = None,
+) -> s.AuditPage:
+    """Audit rows with seq > after_seq in seq order (needs audit.read)."""
+    reader.check_limit(limit)
+    with reader.read("audit.read") as conn:
+        page = audit.audit_page(
+            conn,
+            after_seq=after_seq,
+            limit=limit,
+            action=action,
+            actor_kind=actor_kind,
+            actor_id=actor_id,
+            since=since,
+        )
+    return s.AuditPage(
+        items=[s.AuditEntry.model_validate(row.as_json()) for row in page.items],
+        next_after_seq=page.next_after_seq,
+    )

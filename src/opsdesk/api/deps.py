@@ -131,6 +131,7 @@ async def get_writer(
         # only a keyed request is compared with its first one; FastAPI caches the body
         fingerprint=request_fingerprint(await request.body()) if key is not None else "",
         ttl_hours=settings.idempotency_ttl_hours,
+        turns=getattr(request.app.state, "write_turns", None),
     )
 
 

@@ -13,9 +13,12 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
-from fastapi.responses import JSONResponse
+import anyio
+import orjson
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +45,15 @@ def request_fingerprint(body: bytes) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+def _json(result: BaseModel) -> bytes:
+    # pydantic writes the JSON itself: no dict of JSON values in between, no json.dumps
+    return result.__pydantic_serializer__.to_json(result)
+
+
+def _json_response(result: BaseModel, status_code: int) -> Response:
+    return Response(_json(result), status_code=status_code, media_type="application/json")
+
+
 class _KeyTaken(Exception):
     """Another transaction stored the same key first (the primary key refused ours)."""
 
@@ -62,6 +74,7 @@ class Writer:
         path: str,
         fingerprint: str,
         ttl_hours: int,
+        turns: anyio.CapacityLimiter | None = None,
     ) -> None:
         if key is not None and not (
             0 < len(key) <= MAX_KEY_LENGTH and all(" " <= ch <= "~" for ch in key)
@@ -79,25 +92,36 @@ class Writer:
         self.path = path
         self.fingerprint = fingerprint
         self.ttl = timedelta(hours=ttl_hours)
+        self.turns = turns
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, actor_kind="user", actor_id=self.user.id)
 
+    async def submit(
+        self, command: Callable[[UnitOfWork], BaseModel], *, status_code: int = 200
+    ) -> Response:
+        """:meth:`run` in a worker thread, off the event loop; with ``turns`` (SQLite,
+        one writer at a time) the writes wait for their turn on the event loop, so one
+        thread runs them back to back instead of several threads queueing on the write
+        lock and waking each other."""
+        run = partial(self.run, command, status_code=status_code)
+        return await anyio.to_thread.run_sync(run, limiter=self.turns)
+
     def run(
         self, command: Callable[[UnitOfWork], BaseModel], *, status_code: int = 200
-    ) -> JSONResponse:
+    ) -> Response:
         """Run ``command`` and render its result; a DomainError rolls everything back."""
         if self.key is None:
             with self.uow() as uow:
-                body = command(uow).model_dump(mode="json")
-            return JSONResponse(body, status_code=status_code)
+                result = command(uow)
+            return _json_response(result, status_code)
         try:
             with self.uow() as uow:
                 stored = self._stored(uow.conn, uow.now, forget_expired=True)
                 if stored is not None:
                     return stored
-                body = command(uow).model_dump(mode="json")
-                self._remember(uow, status_code, body)
+                result = command(uow)
+                self._remember(uow, status_code, orjson.loads(_json(result)))
         except _KeyTaken:
             with self.db.read() as conn:
                 stored = self._stored(conn, datetime.now(UTC))
@@ -106,7 +130,7 @@ class Writer:
                     409, "conflict", "a request with this Idempotency-Key is in flight; retry"
                 ) from None
             return stored
-        return JSONResponse(body, status_code=status_code)
+        return _json_response(result, status_code)
 
     def _where(self) -> Any:
         c = t.idempotency_keys.c

@@ -126,8 +126,9 @@ def measure(seconds: int = 20, clients: int = CLIENTS) -> ApiFigures:
         shutil.rmtree(workdir, ignore_errors=True)
     requests = int(re.search(r"(\d+) requests in", report).group(1))  # type: ignore[union-attr]
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
-    p50 = _millis(re.search(r"50%\s+(\S+)", report).group(1))  # type: ignore[union-attr]
-    p99 = _millis(re.search(r"99%\s+(\S+)", report).group(1))  # type: ignore[union-attr]
+    # the distribution's rows, not a "+/- Stdev" column that happens to end in 50% or 99%
+    p50 = _millis(re.search(r"(?m)^\s+50%\s+(\S+)", report).group(1))  # type: ignore[union-attr]
+    p99 = _millis(re.search(r"(?m)^\s+99%\s+(\S+)", report).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
     errors = int(bad.group(1)) if bad else 0
     return ApiFigures(clients, requests, requests / rate, p50, p99, errors)

@@ -41,9 +41,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database.ensure_ready()
-        # SQLite has one write slot: writes take turns here, on the event loop, and run
-        # one after another in a worker thread (see Writer.submit); PostgreSQL's run side
-        # by side in the threadpool
+        # SQLite has one write slot: writes that find it taken wait for it one at a time
+        # in a worker thread (see Writer.submit)
         app.state.write_turns = anyio.CapacityLimiter(1) if database.dialect == "sqlite" else None
         yield
         if owns_db:

@@ -106,8 +106,10 @@ class Writer:
         this process's write slot is free: handing it to a thread, and the GIL back and
         forth at each statement, cost a third of a write. When the slot is taken (the
         in-process timers sweep) the write waits in a worker thread instead, so reads
-        keep being answered; ``turns`` lets one such write wait at a time. PostgreSQL
-        writes run side by side in the threadpool.
+        keep being answered; ``turns`` lets one such write wait at a time. (Another
+        process holding SQLite's lock is not visible here: such a write waits in
+        SQLite's busy handler on the event loop, at most OPSDESK_SQLITE_BUSY_TIMEOUT_MS.)
+        PostgreSQL writes run side by side in the threadpool.
         """
         lock = self.db.write_lock
         if lock is not None and not lock.locked():

@@ -17,7 +17,6 @@ from functools import partial
 from typing import Any
 
 import anyio
-import orjson
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import Connection, delete, insert, select
@@ -50,8 +49,8 @@ def _json(result: BaseModel) -> bytes:
     return result.__pydantic_serializer__.to_json(result)
 
 
-def _json_response(result: BaseModel, status_code: int) -> Response:
-    return Response(_json(result), status_code=status_code, media_type="application/json")
+def _json_response(body: bytes, status_code: int) -> Response:
+    return Response(body, status_code=status_code, media_type="application/json")
 
 
 class _KeyTaken(Exception):
@@ -123,15 +122,15 @@ class Writer:
         """Run ``command`` and render its result; a DomainError rolls everything back."""
         if self.key is None:
             with self.uow() as uow:
-                result = command(uow)
-            return _json_response(result, status_code)
+                body = _json(command(uow))
+            return _json_response(body, status_code)
         try:
             with self.uow() as uow:
                 stored = self._stored(uow.conn, uow.now, forget_expired=True)
                 if stored is not None:
                     return stored
-                result = command(uow)
-                self._remember(uow, status_code, orjson.loads(_json(result)))
+                body = _json(command(uow))
+                self._remember(uow, status_code, json.loads(body))
         except _KeyTaken:
             with self.db.read() as conn:
                 stored = self._stored(conn, datetime.now(UTC))
@@ -140,7 +139,7 @@ class Writer:
                     409, "conflict", "a request with this Idempotency-Key is in flight; retry"
                 ) from None
             return stored
-        return _json_response(result, status_code)
+        return _json_response(body, status_code)
 
     def _where(self) -> Any:
         c = t.idempotency_keys.c

@@ -7,8 +7,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from opsdesk.desk import service
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
+from opsdesk.store.uow import UnitOfWork
 
 from .conftest import Caller, assert_problem
 
@@ -44,6 +46,29 @@ def test_invalid_revoked_or_basic_token_is_401(
     with model_db.engine.begin() as conn:
         conn.execute(update(t.api_tokens).values(revoked_at=t.api_tokens.c.created_at))
     assert_problem(client.get("/api/v1/tickets", headers=agent.headers), 401, "unauthorized")
+
+
+def test_a_revoked_token_or_deactivated_user_cannot_write_from_the_next_request(
+    client: TestClient, agent: Caller, lead: Caller, model_db: Database
+) -> None:
+    """Tokens are looked up on every request, writes too: nothing cached lets a token
+    that worked a moment ago keep working once revoked or its user deactivated."""
+    ticket = {"customer": {"email": "ada@example.com"}, "subject": "Hi", "channel": "email"}
+    assert client.post("/api/v1/tickets", json=ticket, headers=agent.headers).status_code == 201
+    with model_db.engine.begin() as conn:
+        conn.execute(
+            update(t.api_tokens)
+            .where(t.api_tokens.c.user_id == agent.id)
+            .values(revoked_at=t.api_tokens.c.created_at)
+        )
+    r = client.post("/api/v1/tickets", json=ticket, headers=agent.headers)
+    assert_problem(r, 401, "unauthorized")
+
+    assert client.post("/api/v1/tickets", json=ticket, headers=lead.headers).status_code == 201
+    with UnitOfWork(model_db) as uow:
+        service.deactivate_user(uow, lead.id, "left the company")
+    r = client.post("/api/v1/tickets", json=ticket, headers=lead.headers)
+    assert_problem(r, 401, "unauthorized")
 
 
 def test_error_shapes(client: TestClient, agent: Caller) -> None:

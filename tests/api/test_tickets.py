@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
@@ -316,3 +319,41 @@ def test_read_only_role_cannot_write(client: TestClient, model_db: Database) -> 
         f"/api/v1/tickets/{ticket.id}/priority", json={"priority": "high"}, headers=auditor.headers
     )
     assert_problem(r, 403, "permission-denied")
+
+
+def test_a_write_waits_for_a_taken_write_slot_while_reads_go_on(
+    client: TestClient, agent: Caller, model_db: Database
+) -> None:
+    """With SQLite's write slot held (as by the in-process timers' sweep), a write waits
+    for it off the event loop: reads still answer meanwhile, and the write lands after."""
+    lock = model_db.write_lock
+    if lock is None:
+        pytest.skip("PostgreSQL has no single write slot")
+    taken, done = threading.Event(), threading.Event()
+
+    def hold_the_slot() -> None:
+        with lock:
+            taken.set()
+            done.wait(timeout=10)  # bounded, so a regression fails instead of hanging
+
+    holder = threading.Thread(target=hold_the_slot)
+    holder.start()
+    taken.wait()
+    results: list[Any] = []
+    writer = threading.Thread(
+        target=lambda: results.append(
+            client.post("/api/v1/tickets", json=NEW_TICKET, headers=agent.headers)
+        )
+    )
+    writer.start()
+    try:
+        time.sleep(0.2)  # the write is in flight, waiting for the slot
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/api/v1/tickets", headers=agent.headers).json()["items"] == []
+        assert holder.is_alive() and not results  # answered while the slot was held
+    finally:
+        done.set()
+        holder.join()
+        writer.join(timeout=30)
+    assert results[0].status_code == 201, results[0].text
+    assert count_rows(model_db, t.tickets) == 1

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -38,8 +39,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database.ensure_ready()
+        # SQLite has one write slot: writes that find it taken wait for it one at a time
+        # in a worker thread (see Writer.submit)
+        app.state.write_turns = anyio.CapacityLimiter(1) if database.dialect == "sqlite" else None
         yield
         if owns_db:
             database.dispose()

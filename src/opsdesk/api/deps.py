@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 
 from opsdesk.api.idempotency import Writer, request_fingerprint
 from opsdesk.api.problems import ApiProblem
@@ -27,12 +28,13 @@ bearer = HTTPBearer(
 )
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
+    # the cheap dependencies are async: a sync one costs a hop to the threadpool and back
     db: Database = request.app.state.db
     return db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -42,20 +44,35 @@ def _unauthorized(detail: str, error: str | None = None) -> ApiProblem:
     return ApiProblem(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
 
 
-def current_user(
+def _token_user(db: Database, token: str) -> UserState | None:
+    with db.engine.connect() as conn:
+        return user_for_token(conn, token)
+
+
+async def current_user(
     request: Request,
     db: Annotated[Database, Depends(get_db)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> UserState:
-    """The active user the bearer token belongs to; 401 otherwise."""
+    """The active user the bearer token belongs to; 401 otherwise. Looked up on every
+    request, never cached, so a revoked token or a deactivated user fails at once."""
     if credentials is None:
         raise _unauthorized("send an API token as `Authorization: Bearer <token>`")
-    with db.read() as conn:
-        user = user_for_token(conn, credentials.credentials)
+    if db.dialect == "sqlite":
+        # one indexed read of a local file, and in WAL mode readers never wait for a
+        # writer: cheaper on the event loop than the hop to a thread and back
+        user = _token_user(db, credentials.credentials)
+    else:
+        user = await run_in_threadpool(_token_user, db, credentials.credentials)
     if user is None:
         client = request.client.host if request.client else None
         route = f"{request.method} {request.url.path}"
-        record_token_refused(db, credentials.credentials, route=route, client=client)
+        if db.dialect == "sqlite":
+            record_token_refused(db, credentials.credentials, route=route, client=client)
+        else:
+            await run_in_threadpool(
+                record_token_refused, db, credentials.credentials, route=route, client=client
+            )
         raise _unauthorized(
             "the token is unknown, revoked or belongs to a deactivated user; "
             "create one with `opsdesk token create --user EMAIL`",
@@ -102,7 +119,7 @@ class Reader:
             yield conn
 
 
-def get_reader(
+async def get_reader(
     db: Annotated[Database, Depends(get_db)],
     settings: Annotated[Settings, Depends(get_settings)],
     user: CurrentUser,
@@ -110,26 +127,23 @@ def get_reader(
     return Reader(db, user, settings.page_size_max)
 
 
-async def _fingerprint(request: Request) -> str:
-    # async so the body can be awaited; FastAPI caches it for the body parameter too
-    return request_fingerprint(await request.body())
-
-
-def get_writer(
+async def get_writer(
     request: Request,
     db: Annotated[Database, Depends(get_db)],
     settings: Annotated[Settings, Depends(get_settings)],
     user: CurrentUser,
-    fingerprint: Annotated[str, Depends(_fingerprint)],
 ) -> Writer:
+    key = request.headers.get("Idempotency-Key")
     return Writer(
         db,
         user,
-        key=request.headers.get("Idempotency-Key"),
+        key=key,
         method=request.method,
         path=request.url.path,
-        fingerprint=fingerprint,
+        # only a keyed request is compared with its first one; FastAPI caches the body
+        fingerprint=request_fingerprint(await request.body()) if key is not None else "",
         ttl_hours=settings.idempotency_ttl_hours,
+        turns=getattr(request.app.state, "write_turns", None),
     )
 
 

@@ -13,9 +13,11 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
-from fastapi.responses import JSONResponse
+import anyio
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +44,15 @@ def request_fingerprint(body: bytes) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+def _json(result: BaseModel) -> bytes:
+    # pydantic writes the JSON itself: no dict of JSON values in between, no json.dumps
+    return result.__pydantic_serializer__.to_json(result)
+
+
+def _json_response(body: bytes, status_code: int) -> Response:
+    return Response(body, status_code=status_code, media_type="application/json")
+
+
 class _KeyTaken(Exception):
     """Another transaction stored the same key first (the primary key refused ours)."""
 
@@ -62,6 +73,7 @@ class Writer:
         path: str,
         fingerprint: str,
         ttl_hours: int,
+        turns: anyio.CapacityLimiter | None = None,
     ) -> None:
         if key is not None and not (
             0 < len(key) <= MAX_KEY_LENGTH and all(" " <= ch <= "~" for ch in key)
@@ -79,25 +91,46 @@ class Writer:
         self.path = path
         self.fingerprint = fingerprint
         self.ttl = timedelta(hours=ttl_hours)
+        self.turns = turns
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, actor_kind="user", actor_id=self.user.id)
 
+    async def submit(
+        self, command: Callable[[UnitOfWork], BaseModel], *, status_code: int = 200
+    ) -> Response:
+        """:meth:`run`, on the event loop or in a worker thread.
+
+        On SQLite (one writer at a time) a write runs right here on the event loop when
+        this process's write slot is free: handing it to a thread, and the GIL back and
+        forth at each statement, cost a third of a write. When the slot is taken (the
+        in-process timers sweep) the write waits in a worker thread instead, so reads
+        keep being answered; ``turns`` lets one such write wait at a time. (Another
+        process holding SQLite's lock is not visible here: such a write waits in
+        SQLite's busy handler on the event loop, at most OPSDESK_SQLITE_BUSY_TIMEOUT_MS.)
+        PostgreSQL writes run side by side in the threadpool.
+        """
+        lock = self.db.write_lock
+        if lock is not None and not lock.locked():
+            return self.run(command, status_code=status_code)
+        run = partial(self.run, command, status_code=status_code)
+        return await anyio.to_thread.run_sync(run, limiter=self.turns)
+
     def run(
         self, command: Callable[[UnitOfWork], BaseModel], *, status_code: int = 200
-    ) -> JSONResponse:
+    ) -> Response:
         """Run ``command`` and render its result; a DomainError rolls everything back."""
         if self.key is None:
             with self.uow() as uow:
-                body = command(uow).model_dump(mode="json")
-            return JSONResponse(body, status_code=status_code)
+                body = _json(command(uow))
+            return _json_response(body, status_code)
         try:
             with self.uow() as uow:
                 stored = self._stored(uow.conn, uow.now, forget_expired=True)
                 if stored is not None:
                     return stored
-                body = command(uow).model_dump(mode="json")
-                self._remember(uow, status_code, body)
+                body = _json(command(uow))
+                self._remember(uow, status_code, json.loads(body))
         except _KeyTaken:
             with self.db.read() as conn:
                 stored = self._stored(conn, datetime.now(UTC))
@@ -106,7 +139,7 @@ class Writer:
                     409, "conflict", "a request with this Idempotency-Key is in flight; retry"
                 ) from None
             return stored
-        return JSONResponse(body, status_code=status_code)
+        return _json_response(body, status_code)
 
     def _where(self) -> Any:
         c = t.idempotency_keys.c

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -14,6 +15,7 @@ from opsdesk.domain import commands as cmd
 from opsdesk.domain.errors import DomainError
 from opsdesk.domain.state import UserState
 from opsdesk.store import tables as t
+from opsdesk.store.fastpath import TableSql
 from opsdesk.store.uow import UnitOfWork, state_from_row
 
 TOKEN_PREFIX = "odk_"  # noqa: S105 (a label, not a secret)
@@ -96,14 +98,33 @@ def create_token(uow: UnitOfWork, user_id: int, name: str = "api") -> CreatedTok
     return CreatedToken(token_id, user_id, name, token)
 
 
+@lru_cache(maxsize=4)
+def _token_lookup(dialect: str) -> tuple[str, TableSql]:
+    users = TableSql(t.users, dialect)
+    ph = users.ph("token_hash")
+    cols = ", ".join(f"users.{c}" for c in users.columns)
+    sql = (
+        f"SELECT {cols} FROM users JOIN api_tokens ON api_tokens.user_id = users.id "  # noqa: S608 (names from metadata)
+        f"WHERE api_tokens.token_hash = {ph} AND api_tokens.revoked_at IS NULL"
+    )
+    return sql, users
+
+
 def user_for_token(conn: Connection, token: str) -> UserState | None:
-    """The active user a bearer token belongs to, or None."""
-    row = conn.execute(
-        select(t.users)
-        .join(t.api_tokens, t.api_tokens.c.user_id == t.users.c.id)
-        .where(t.api_tokens.c.token_hash == hash_token(token), t.api_tokens.c.revoked_at.is_(None))
-    ).first()
+    """The active user a bearer token belongs to, or None.
+
+    Every API request asks this, so the statement is rendered once per dialect and runs
+    on the driver connection (SQLAlchemy Core costs about ten times the lookup). Nothing
+    is cached between calls: a revoked token fails on its next request.
+    """
+    sql, users = _token_lookup(conn.dialect.name)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, {"token_hash": hash_token(token)})
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
     if row is None:
         return None
-    user = state_from_row("users", dict(row._mapping))
+    user = state_from_row("users", users.decode(row))
     return user if user.active else None

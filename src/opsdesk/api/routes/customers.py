@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from opsdesk.api import schemas as s
 from opsdesk.api.deps import ReadAccess, WriteAccess
@@ -23,7 +23,7 @@ def _profile(uow: UnitOfWork, customer_id: int) -> s.Customer:
 
 
 @router.post("", status_code=201, response_model=s.Customer)
-def create_customer(body: s.CustomerCreate, writer: WriteAccess) -> JSONResponse:
+async def create_customer(body: s.CustomerCreate, writer: WriteAccess) -> Response:
     """Create a customer identity with its channel handles (which must be free)."""
 
     def command(uow: UnitOfWork) -> s.Customer:
@@ -32,7 +32,7 @@ def create_customer(body: s.CustomerCreate, writer: WriteAccess) -> JSONResponse
         )
         return _profile(uow, customer.id)
 
-    return writer.run(command, status_code=201)
+    return await writer.submit(command, status_code=201)
 
 
 @router.get("/{customer_id}", response_model=s.Customer)
@@ -42,18 +42,18 @@ def get_customer(customer_id: int, reader: ReadAccess) -> s.Customer:
 
 
 @router.post("/{customer_id}/handles", status_code=201, response_model=s.Customer)
-def add_handle(customer_id: int, body: s.HandleIn, writer: WriteAccess) -> JSONResponse:
+async def add_handle(customer_id: int, body: s.HandleIn, writer: WriteAccess) -> Response:
     """Attach another channel handle (e-mail, phone, chat id, external id)."""
 
     def command(uow: UnitOfWork) -> s.Customer:
         service.add_handle(uow, customer_id, body.kind, body.value)
         return _profile(uow, customer_id)
 
-    return writer.run(command, status_code=201)
+    return await writer.submit(command, status_code=201)
 
 
 @router.post("/{customer_id}/merge", response_model=s.Customer)
-def merge_customers(customer_id: int, body: s.CustomerMerge, writer: WriteAccess) -> JSONResponse:
+async def merge_customers(customer_id: int, body: s.CustomerMerge, writer: WriteAccess) -> Response:
     """Merge the customer `source_id` into this one: its handles move here and both
     histories show on this customer's timeline."""
 
@@ -61,7 +61,7 @@ def merge_customers(customer_id: int, body: s.CustomerMerge, writer: WriteAccess
         service.merge_customers(uow, body.source_id, customer_id)
         return _profile(uow, customer_id)
 
-    return writer.run(command)
+    return await writer.submit(command)
 
 
 @router.get("/{customer_id}/timeline", response_model=s.EventPage)

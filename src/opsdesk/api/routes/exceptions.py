@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from opsdesk.api import schemas as s
 from opsdesk.api.deps import ReadAccess, WriteAccess
@@ -40,11 +40,11 @@ def exception_stats(reader: ReadAccess) -> s.ExceptionStatsList:
 
 
 @router.post("/{exception_id}/decision", response_model=s.ExceptionOut)
-def decide_exception(
+async def decide_exception(
     exception_id: int, body: s.ExceptionDecision, writer: WriteAccess
-) -> JSONResponse:
+) -> Response:
     """Approve or deny; only a holder of one of the type's approver roles may."""
-    return writer.run(
+    return await writer.submit(
         lambda uow: s.ExceptionOut.of(
             service.decide_exception(
                 uow, exception_id, approve=body.decision == "approve", note=body.note

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from opsdesk.api.deps import WriteAccess
@@ -29,11 +29,11 @@ class PresenceOut(BaseModel):
 
 
 @router.put("/{user_id}/presence", response_model=PresenceOut)
-def set_presence(user_id: int, body: PresenceSet, writer: WriteAccess) -> JSONResponse:
+async def set_presence(user_id: int, body: PresenceSet, writer: WriteAccess) -> Response:
     """Set an agent online, away or offline. Anyone may set their own; someone else's
     needs users.manage, or tickets.assign for a member of one's own teams. Going online
     hands the agent the oldest queued tickets they may take, in the same transaction."""
-    return writer.run(
+    return await writer.submit(
         lambda uow: PresenceOut(
             user_id=user_id,
             presence=service.set_presence(uow, user_id, body.presence).presence,  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from opsdesk.api import schemas as s
 from opsdesk.api.deps import ReadAccess, WriteAccess
@@ -48,7 +48,7 @@ def _customer_id(uow: UnitOfWork, ref: s.CustomerRef) -> int:
 
 
 @router.post("", status_code=201, response_model=s.Ticket)
-def create_ticket(body: s.TicketCreate, writer: WriteAccess) -> JSONResponse:
+async def create_ticket(body: s.TicketCreate, writer: WriteAccess) -> Response:
     """Open a ticket for a customer given by id or by a handle (created when unknown)."""
 
     def command(uow: UnitOfWork) -> s.Ticket:
@@ -65,7 +65,7 @@ def create_ticket(body: s.TicketCreate, writer: WriteAccess) -> JSONResponse:
         )
         return s.Ticket.of(ticket)
 
-    return writer.run(command, status_code=201)
+    return await writer.submit(command, status_code=201)
 
 
 @router.get("", response_model=s.TicketPage)
@@ -125,24 +125,24 @@ def ticket_sla(ticket_id: int, reader: ReadAccess) -> s.SlaClockList:
 
 
 @router.post("/{ticket_id}/status", response_model=s.Ticket)
-def change_status(ticket_id: int, body: s.StatusChange, writer: WriteAccess) -> JSONResponse:
+async def change_status(ticket_id: int, body: s.StatusChange, writer: WriteAccess) -> Response:
     """Move the ticket along its lifecycle (new, open, pending, on_hold, solved, closed)."""
-    return writer.run(
+    return await writer.submit(
         lambda uow: s.Ticket.of(service.change_status(uow, ticket_id, body.status, body.reason))
     )
 
 
 @router.post("/{ticket_id}/priority", response_model=s.Ticket)
-def change_priority(ticket_id: int, body: s.PriorityChange, writer: WriteAccess) -> JSONResponse:
-    return writer.run(
+async def change_priority(ticket_id: int, body: s.PriorityChange, writer: WriteAccess) -> Response:
+    return await writer.submit(
         lambda uow: s.Ticket.of(service.change_priority(uow, ticket_id, body.priority, body.reason))
     )
 
 
 @router.post("/{ticket_id}/transfer", response_model=s.Ticket)
-def transfer_ticket(ticket_id: int, body: s.Transfer, writer: WriteAccess) -> JSONResponse:
+async def transfer_ticket(ticket_id: int, body: s.Transfer, writer: WriteAccess) -> Response:
     """Move ownership to another team and/or agent, with a reason."""
-    return writer.run(
+    return await writer.submit(
         lambda uow: s.Ticket.of(
             service.transfer_ticket(
                 uow, ticket_id, reason=body.reason, to_team=body.to_team, to_agent=body.to_agent
@@ -152,7 +152,7 @@ def transfer_ticket(ticket_id: int, body: s.Transfer, writer: WriteAccess) -> JS
 
 
 @router.post("/{ticket_id}/messages", status_code=201, response_model=s.Message)
-def add_message(ticket_id: int, body: s.MessageCreate, writer: WriteAccess) -> JSONResponse:
+async def add_message(ticket_id: int, body: s.MessageCreate, writer: WriteAccess) -> Response:
     """Add a public reply or an internal note."""
 
     def command(uow: UnitOfWork) -> s.Message:
@@ -167,47 +167,49 @@ def add_message(ticket_id: int, body: s.MessageCreate, writer: WriteAccess) -> J
         added = next(e for e in reversed(uow.appended) if e.type == "message.added")
         return s.Message.of(uow.projection.messages[added.payload["message_id"]])
 
-    return writer.run(command, status_code=201)
+    return await writer.submit(command, status_code=201)
 
 
 @router.post("/{ticket_id}/accept", response_model=s.Ticket)
-def accept_ticket(
+async def accept_ticket(
     ticket_id: int, writer: WriteAccess, body: s.Accept | None = None
-) -> JSONResponse:
+) -> Response:
     """Take ownership (yourself, or name an agent of the owning team)."""
     agent_id = body.agent_id if body else None
-    return writer.run(lambda uow: s.Ticket.of(service.accept_ticket(uow, ticket_id, agent_id)))
+    return await writer.submit(
+        lambda uow: s.Ticket.of(service.accept_ticket(uow, ticket_id, agent_id))
+    )
 
 
 @router.post("/{ticket_id}/triage", response_model=s.Ticket)
-def triage_ticket(ticket_id: int, body: s.Triage, writer: WriteAccess) -> JSONResponse:
+async def triage_ticket(ticket_id: int, body: s.Triage, writer: WriteAccess) -> Response:
     """Set the request type; the first triage gives the ticket its owning team."""
-    return writer.run(
+    return await writer.submit(
         lambda uow: s.Ticket.of(service.triage_ticket(uow, ticket_id, body.request_type, body.rule))
     )
 
 
 @router.post("/{ticket_id}/tags", response_model=s.Ticket)
-def change_tags(ticket_id: int, body: s.TagsChange, writer: WriteAccess) -> JSONResponse:
-    return writer.run(
+async def change_tags(ticket_id: int, body: s.TagsChange, writer: WriteAccess) -> Response:
+    return await writer.submit(
         lambda uow: s.Ticket.of(service.change_tags(uow, ticket_id, body.add, body.remove))
     )
 
 
 @router.post("/{ticket_id}/csat", response_model=s.Ticket)
-def record_csat(ticket_id: int, body: s.Csat, writer: WriteAccess) -> JSONResponse:
+async def record_csat(ticket_id: int, body: s.Csat, writer: WriteAccess) -> Response:
     """Record the customer's rating (1-5) of a solved or closed ticket."""
-    return writer.run(
+    return await writer.submit(
         lambda uow: s.Ticket.of(service.record_csat(uow, ticket_id, body.score, body.comment))
     )
 
 
 @router.post("/{ticket_id}/exceptions", status_code=201, response_model=s.ExceptionOut)
-def request_exception(
+async def request_exception(
     ticket_id: int, body: s.ExceptionRequest, writer: WriteAccess
-) -> JSONResponse:
+) -> Response:
     """Ask for an approved deviation from the standard path."""
-    return writer.run(
+    return await writer.submit(
         lambda uow: s.ExceptionOut.of(
             service.request_exception(uow, ticket_id, body.exception_type, body.reason)
         ),

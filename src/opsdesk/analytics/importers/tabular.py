@@ -8,9 +8,9 @@ directory when memory runs short.
 
 Only narrow columns are ever sorted, so the work grows linearly with the log:
 
-1. ``parsed``: every input row, parsed, with its input row number ``rn`` (from the
-   reader: the table's own row order is not the input's), wide (attributes are kept as
-   a typed struct and serialised to JSON only when written);
+1. ``parsed``: every input row, parsed, with its input row number ``rn`` (the rowid of
+   a table filled in input order), wide (attributes are kept as a typed struct and
+   serialised to JSON only when written);
 2. ``typed``: one row per output event, from a window over the accepted rows' keys and
    state (case, time, team, agent, status, priority) alone; ``seq`` numbers the events
    in input order without a second global sort (per block of rows, plus the block's
@@ -176,12 +176,13 @@ def _status(plan: Plan, raw: str) -> tuple[str, str]:
     key = f"lower({raw})"
     if not plan.status_map:
         return "NULL", "FALSE"
+    # one CASE gives both: '' for a known value mapped to NULL, NULL for an unknown one
+    # (an IN list would run as a join, which does not keep the input order)
     whens = " ".join(
-        f"WHEN {lit(src)} THEN {'NULL' if dst is None else lit(dst)}"
-        for src, dst in plan.status_map.items()
+        f"WHEN {lit(src)} THEN {lit(dst or '')}" for src, dst in plan.status_map.items()
     )
-    known = f"{key} IN ({', '.join(lit(src) for src in plan.status_map)})"
-    return f"CASE {key} {whens} END", known
+    mapped = f"CASE {key} {whens} END"
+    return f"NULLIF({mapped}, '')", f"{mapped} IS NOT NULL"
 
 
 def check_columns(con: duckdb.DuckDBPyConnection, plan: Plan, source: Path) -> list[str]:
@@ -216,16 +217,16 @@ def _load(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     fmt = f"format {plan.time_format}" if plan.time_format else "no --time-format given"
     case_col, time_col, status_col = lit(m.case), lit(m.time), lit(m.status or "")
     # one parallel pass over the source (a gzipped CSV was decompressed into scratch
-    # space: a gzip stream can only be read by one thread). rn is the input row number
-    # from the reader itself (WITH ORDINALITY): the parsed table's own row order is not
-    # the input's (the status lookup below runs as a join)
+    # space: a gzip stream can only be read by one thread) into a table that keeps the
+    # input order (preserve_insertion_order, and nothing but projections on the way), so
+    # its rowid is the input row number: the view `parsed` names it rn
     needed = sorted({col for col in m.columns().values()})
     if plan.attrs_json_column is not None:
         needed.append(plan.attrs_json_column)
     columns = ", ".join(ident(c) for c in needed)
     con.execute(f"""
-        CREATE TABLE parsed AS
-        SELECT rn, case_id, ts, status, {", ".join(PLAIN_FIELDS)}, made_sla, attrs,
+        CREATE TABLE parsed_rows AS
+        SELECT case_id, ts, status, {", ".join(PLAIN_FIELDS)}, made_sla, attrs,
             CASE WHEN status_src IS NOT NULL AND NOT status_known THEN status_src END
                 AS unmapped_status,
             CASE
@@ -247,7 +248,6 @@ def _load(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
             SELECT *, {status_expr} AS status, {known_expr} AS status_known
             FROM (
                 SELECT
-                    rn,
                     {_field(plan, m.case, trim=True)} AS case_id,
                     {_field(plan, m.time, trim=True)} AS time_src,
                     {_time(plan, _field(plan, m.time, trim=True))} AS ts,
@@ -255,13 +255,11 @@ def _load(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
                     {plain},
                     {made_sla} AS made_sla,
                     {_attrs(plan)} AS attrs
-                FROM (
-                    SELECT ordinality - 1 AS rn, {columns}
-                    FROM {plan.relation} WITH ORDINALITY
-                )
+                FROM (SELECT {columns} FROM {plan.relation})
             )
         )
     """)
+    con.execute("CREATE VIEW parsed AS SELECT rowid AS rn, * FROM parsed_rows")
 
 
 def _write_rejects(
@@ -273,16 +271,13 @@ def _write_rejects(
         reason = "_" + reason
     cols = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in columns)
     names = ", ".join(f"o.{ident(c)}" for c in columns)
-    # a second read of the source, numbered as the first: only needed when there are
-    # rejects
-    con.execute(
-        f"CREATE TABLE original AS SELECT ordinality - 1 AS __opsdesk_rn, {cols} "
-        f"FROM {plan.relation} WITH ORDINALITY"
-    )
+    # a second read of the source, numbered as the first (rowid in input order, see
+    # _load): only needed when there are rejects
+    con.execute(f"CREATE TABLE original AS SELECT {cols} FROM {plan.relation}")
     con.execute(f"""
         COPY (
             SELECT {names}, p.reason AS {ident(reason)}
-            FROM original o JOIN parsed p ON o.__opsdesk_rn = p.rn
+            FROM original o JOIN parsed p ON o.rowid = p.rn
             WHERE p.reason IS NOT NULL
             ORDER BY p.rn
         ) TO {lit(str(path))} (FORMAT csv, HEADER true, NULLSTR {lit(plan.null_value or "")})
@@ -324,7 +319,8 @@ def _read(
                 return plan, []  # one record per physical line: nothing merged, nothing lost
         except duckdb.Error:
             pass  # a malformed line: the careful path says which and why
-    con.execute("DROP TABLE IF EXISTS parsed")
+    con.execute("DROP VIEW IF EXISTS parsed")
+    con.execute("DROP TABLE IF EXISTS parsed_rows")
     progress(f"reading {source.name} record by record")
     records = plan.csv.scratch / "records.csv"
     written, malformed = csvfile.split(plan.csv.path, plan.csv.columns, records)

@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -157,12 +158,44 @@ def _attach_source(con: duckdb.DuckDBPyConnection, source: Path | str | pa.Table
         relation = con.read_parquet(str(path))
         relation.create_view("case_events")
         columns = relation.columns
+    _check_columns(columns)
+
+
+def _check_options(repeat_window_days: int, examples: int, min_cases: int) -> None:
+    if repeat_window_days < 0 or examples < 0 or min_cases < 1:
+        raise ValueError("repeat_window_days and examples must be >= 0, min_cases >= 1")
+
+
+def _check_columns(columns: list[str]) -> None:
     missing = [name for name in COLUMNS if name not in columns]
     if missing:
         raise ValueError(
             "the source is not a case-event table (opsdesk.analytics.schema.CASE_EVENTS): "
             f"missing columns {', '.join(missing)}"
         )
+
+
+@contextmanager
+def session(
+    *, memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB connection set up for the diagnostic: ``memory_limit``
+    (spilling to a temporary directory beyond it), ``threads`` (default: every core),
+    times in UTC. An importer may load ``case_events`` into it for
+    :func:`diagnose_loaded` (``opsdesk.analytics.importers.import_into``)."""
+    with tempfile.TemporaryDirectory(prefix="opsdesk-duckdb-") as spill:
+        config: dict[str, Any] = {
+            "memory_limit": memory_limit,
+            "threads": threads or os.cpu_count() or 1,
+            "preserve_insertion_order": False,
+            "temp_directory": spill,
+        }
+        con = duckdb.connect(":memory:", config=config)
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            yield con
+        finally:
+            con.close()
 
 
 def diagnose(
@@ -185,10 +218,37 @@ def diagnose(
     ``memory_limit`` (spilling to a temporary directory beyond it) and ``threads``
     (default: every core).
     """
-    if repeat_window_days < 0 or examples < 0 or min_cases < 1:
-        raise ValueError("repeat_window_days and examples must be >= 0, min_cases >= 1")
+    _check_options(repeat_window_days, examples, min_cases)
     if source_name is None:
         source_name = "arrow table" if isinstance(source, pa.Table) else Path(source).name
+    with session(memory_limit=memory_limit, threads=threads) as con:
+        _attach_source(con, source)
+        return diagnose_loaded(
+            con,
+            model=model,
+            source_name=source_name,
+            repeat_window_days=repeat_window_days,
+            examples=examples,
+            min_cases=min_cases,
+            progress=progress,
+        )
+
+
+def diagnose_loaded(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source_name: str,
+    model: OperatingModel | None = None,
+    repeat_window_days: int = 7,
+    examples: int = 5,
+    min_cases: int = DEFAULT_MIN_CASES,
+    progress: Progress | None = None,
+) -> Diagnosis:
+    """:func:`diagnose` of the table or view ``case_events`` already in ``con`` (a
+    :func:`session`), e.g. a log an importer loaded there: no file or Arrow table in
+    between."""
+    _check_options(repeat_window_days, examples, min_cases)
+    _check_columns(con.table("case_events").columns)
     params: dict[str, Any] = {
         "repeat_window_days": repeat_window_days,
         "examples": examples,
@@ -205,61 +265,48 @@ def diagnose(
         if progress is not None:
             progress(done, total)
 
-    with tempfile.TemporaryDirectory(prefix="opsdesk-duckdb-") as spill:
-        config: dict[str, Any] = {
-            "memory_limit": memory_limit,
-            "threads": threads or os.cpu_count() or 1,
-            "preserve_insertion_order": False,
-            "temp_directory": spill,
-        }
-        con = duckdb.connect(":memory:", config=config)
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            _attach_source(con, source)
-            path_steps, escalation_teams = model_tables(model)
-            con.register("path_steps", path_steps)
-            con.register("escalation_teams", escalation_teams)
+    path_steps, escalation_teams = model_tables(model)
+    con.register("path_steps", path_steps)
+    con.register("escalation_teams", escalation_teams)
 
-            _run(con, "events", params)
-            step()
-            (summary_row,) = _rows(con, "summary", params)
-            not_measurable = unmeasurable_kinds(summary_row, has_model=model is not None)
-            con.register("measurable_kinds", measurable_kinds_table(not_measurable))
-            step()
-            handoffs = [
-                {"from_team": r["from_team"], "to_team": r["to_team"], "count": r["transfers"]}
-                for r in _rows(con, "handoffs", params)
-            ]
-            step()
-            backlog = backlog_tables(_rows(con, "backlog", params))
-            step()
-            _run(con, "cases", params)
-            step()
-            _run(con, "case_findings", params)
-            step()
-            # each also checks measurable_kinds; skipping saves the scan of `ev`
-            if "ownership_gap" not in not_measurable:
-                _run(con, "ownership_gaps", params)
-            step()
-            if "pending_misuse" not in not_measurable:
-                _run(con, "pending_agents", params)
-            step()
-            con.execute("DROP TABLE ev")
-            kpi_rows = _rows(con, "kpis", params)
-            overall = next((r for r in kpi_rows if r["dimension"] == "overall"), None)
-            unavailable = unavailable_kpis(
-                summary_row, sla_cases=int(overall["sla_cases"] or 0) if overall else 0
-            )
-            kpis = kpi_tables(kpi_rows, unavailable) + backlog
-            step()
-            finding_rows = _rows(con, "findings", params)
-            step()
-            example_rows = _rows(con, "finding_examples", params)
-            step()
-            detail_rows = _rows(con, "finding_details", params)
-            step()
-        finally:
-            con.close()
+    _run(con, "events", params)
+    step()
+    (summary_row,) = _rows(con, "summary", params)
+    not_measurable = unmeasurable_kinds(summary_row, has_model=model is not None)
+    con.register("measurable_kinds", measurable_kinds_table(not_measurable))
+    step()
+    handoffs = [
+        {"from_team": r["from_team"], "to_team": r["to_team"], "count": r["transfers"]}
+        for r in _rows(con, "handoffs", params)
+    ]
+    step()
+    backlog = backlog_tables(_rows(con, "backlog", params))
+    step()
+    _run(con, "cases", params)
+    step()
+    _run(con, "case_findings", params)
+    step()
+    # each also checks measurable_kinds; skipping saves the scan of `ev`
+    if "ownership_gap" not in not_measurable:
+        _run(con, "ownership_gaps", params)
+    step()
+    if "pending_misuse" not in not_measurable:
+        _run(con, "pending_agents", params)
+    step()
+    con.execute("DROP TABLE ev")
+    kpi_rows = _rows(con, "kpis", params)
+    overall = next((r for r in kpi_rows if r["dimension"] == "overall"), None)
+    unavailable = unavailable_kpis(
+        summary_row, sla_cases=int(overall["sla_cases"] or 0) if overall else 0
+    )
+    kpis = kpi_tables(kpi_rows, unavailable) + backlog
+    step()
+    finding_rows = _rows(con, "findings", params)
+    step()
+    example_rows = _rows(con, "finding_examples", params)
+    step()
+    detail_rows = _rows(con, "finding_details", params)
+    step()
 
     categorised = int(summary_row["categories"] or 0) > 0
     findings = build_findings(

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from opsdesk.analytics.engine import diagnose
-from opsdesk.analytics.importers import ImportRefused, ImportResult, import_events, import_log
+from opsdesk.analytics.engine import diagnose, diagnose_loaded, session
+from opsdesk.analytics.importers import ImportRefused, ImportResult, import_into, import_log
 from opsdesk.analytics.results import Diagnosis
 from opsdesk.analytics.schema import CASE_EVENTS
 
@@ -110,14 +110,17 @@ def diagnose_file(
         return FileDiagnosis(None, diagnosis, None, time.perf_counter() - started)
     rejects = rejects or Path(f"{source.name.split('.')[0]}.rejects.csv")
     if source.is_file() and source.stat().st_size <= IN_MEMORY_BYTES:
-        # a log this size fits in memory: no Parquet file written and read back
-        # no attrs: the diagnostic reads none (test_diagnose_files compares this path
-        # with diagnosing the imported file, attrs and all)
-        imported, events = import_events(
-            source, rejects, progress=import_progress, keep_attrs=False, **import_options
-        )
-        diagnosis = diagnose(events, model=model, source_name=source.name, progress=progress)
-        del events
+        # a log this size fits in memory: imported into the diagnostic's own DuckDB
+        # connection, no Parquet file or Arrow table in between; no attrs: the
+        # diagnostic reads none (test_diagnose_files compares this path with diagnosing
+        # the imported file, attrs and all)
+        with session() as con:
+            imported = import_into(
+                con, source, rejects, progress=import_progress, keep_attrs=False, **import_options
+            )
+            diagnosis = diagnose_loaded(
+                con, model=model, source_name=source.name, progress=progress
+            )
     else:
         with tempfile.TemporaryDirectory(prefix="opsdesk-diagnose-") as tmp:
             log = Path(tmp) / "case_events.parquet"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,7 +32,6 @@ from typing import Final
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from opsdesk.analytics.importers import csvfile, statusmap
@@ -43,7 +42,7 @@ from opsdesk.analytics.importers.mapping import (
     ColumnMapping,
     ImportRefused,
 )
-from opsdesk.analytics.schema import CASE_EVENTS
+from opsdesk.analytics.schema import CASE_EVENTS, COLUMNS
 
 Progress = Callable[[str], None]
 
@@ -108,7 +107,6 @@ class Outcome:
     rows: int  # input rows: imported + rejected, always
     rejected: int
     reasons: dict[str, int]
-    table: pa.Table | None = None  # the events, when they were not written to a file
     unmapped: dict[str, int] = field(default_factory=dict)  # unmapped status -> rows
     status_map_draft: Path | None = None  # a status map to edit, written beside the source
 
@@ -399,21 +397,82 @@ def _changes_sql(payload: str) -> str:
     """
 
 
-def _events_in_memory(con: duckdb.DuckDBPyConnection, plan: Plan) -> pa.Table:
-    """The events as one Arrow table, typed and written in one pass over ``parsed``.
+#: CASE_EVENTS columns no import fills from the source: one value on every event (SQL)
+_IMPORT_CONSTANTS: Final = {
+    "actor_kind": "'importer'",
+    "visibility": "NULL",
+    "csat": "NULL",
+    "handle_seconds": "NULL",
+    "exception_type": "NULL",
+}
 
-    For a log that fits in memory the window carries the wide columns along instead of
+#: DuckDB's type for each Arrow type of CASE_EVENTS
+_SQL_TYPES: Final = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+    pa.bool_(): "BOOLEAN",
+    pa.float64(): "DOUBLE",
+}
+
+
+def _constant_columns(plan: Plan) -> dict[str, str]:
+    """CASE_EVENTS columns with one value on every event of this import (SQL): those no
+    import fills, and the fields the mapping leaves out (NULL)."""
+    constants = dict(_IMPORT_CONSTANTS)
+    for name in (*PLAIN_FIELDS, "made_sla"):
+        if getattr(plan.mapping, name) is None:
+            constants[name] = "NULL"
+    if plan.attrs_json_column is None and not plan.mapping.attrs:
+        constants["attrs"] = "NULL"
+    return constants
+
+
+def _events_table(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
+    """The events as ``case_events`` in DuckDB (the CASE_EVENTS columns and types),
+    typed and written in one pass over ``parsed``.
+
+    For a log kept in DuckDB the window carries the wide columns along instead of
     joining them back, and ``seq`` is ``8 x input row + stage``: increasing in input
     order (ties at one instant keep it) but not dense, which only the Parquet file
-    promises.
+    promises. Only the columns that vary are stored (``case_event_rows``); the view
+    ``case_events`` adds the constant ones, which costs nothing to store or sort and
+    lets DuckDB fold the tests on them.
     """
-    payload = f", {', '.join(c for c in PLAIN_FIELDS if c not in ('team', 'agent', 'priority'))}"
-    payload += ", made_sla, attrs"
-    sql = f"""
-        SELECT {_event_columns(plan, "CAST(t.rn * 8 + t.stage + 2 AS BIGINT)", "t")}
-        FROM (SELECT *, unnest(stages) AS stage FROM ({_changes_sql(payload)})) AS t
-    """
-    return con.sql(sql).to_arrow_table().cast(CASE_EVENTS)
+    constants = _constant_columns(plan)
+    payload = "".join(
+        f", {name}"
+        for name in (*PLAIN_FIELDS, "made_sla", "attrs")
+        if name not in ("team", "agent", "priority") and name not in constants
+    )
+    stored = ", ".join(
+        f"CAST({ident(f.name)} AS {_SQL_TYPES[f.type]}) AS {ident(f.name)}"
+        for f in CASE_EVENTS
+        if f.name not in constants
+    )
+    seq = "CAST(t.rn * 8 + t.stage + 2 AS BIGINT)"
+    con.execute(f"""
+        CREATE TABLE case_event_rows AS
+        SELECT {stored}
+        FROM (
+            SELECT {_event_columns(plan, seq, "t", leave_out=constants)}
+            FROM (SELECT *, unnest(stages) AS stage FROM ({_changes_sql(payload)})) AS t
+        )
+    """)
+    every = ", ".join(
+        f"CAST({constants[f.name]} AS {_SQL_TYPES[f.type]}) AS {ident(f.name)}"
+        if f.name in constants
+        else ident(f.name)
+        for f in CASE_EVENTS
+    )
+    con.execute(f"CREATE VIEW case_events AS SELECT {every} FROM case_event_rows")
+
+
+def drop_scratch_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop what the pipeline builds on the way (all but ``case_events``)."""
+    con.execute("DROP VIEW IF EXISTS parsed")
+    for table in ("parsed_rows", "original", "typed_rows", "typed"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _derive(con: duckdb.DuckDBPyConnection) -> None:
@@ -490,7 +549,7 @@ def run(
     progress: Progress,
 ) -> Outcome:
     """Parse, reject, type and write ``out_tmp`` (sorted by case, time, seq) or, when it
-    is None, return the events as an Arrow table in no particular order; write
+    is None, the table ``case_events`` in ``con`` in no particular order; write
     ``rejects_tmp`` when there are rejects or ``rejects_always``."""
     columns = check_columns(con, plan, source)
     progress(f"reading {source.name}")
@@ -540,13 +599,13 @@ def run(
         _write_rejects(con, plan, columns, rejects_tmp)
         _append_malformed(rejects_tmp, columns, malformed)
     progress("typing events")
-    table = None
     if out_tmp is None:
         # the whole log at once, unsorted: the diagnostic orders each case itself
-        table = _events_in_memory(con, plan)
-        events = table.num_rows
+        _events_table(con, plan)
         # every case has exactly one creation event
-        cases = pc.sum(pc.equal(table["type"], "ticket.created")).as_py() or 0
+        cases, events = con.execute(
+            "SELECT count(*) FILTER (WHERE type = 'ticket.created'), count(*) FROM case_events"
+        ).fetchone()  # type: ignore[misc]
     else:
         _derive(con)
         progress("writing parquet")
@@ -560,7 +619,6 @@ def run(
         rows=rows,
         rejected=rejected,
         reasons=reasons,
-        table=table,
         unmapped=unmapped,
         status_map_draft=draft,
     )
@@ -601,28 +659,26 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, plan: Plan, path: Path) -> No
                 sink.put(batch)
 
 
-def _event_columns(plan: Plan, seq: str, row: str) -> str:
-    """The CASE_EVENTS select list of split events: ``t`` holds each event's stage and
-    state changes, ``row`` the input row's wide columns. Each split event carries the
-    state after itself, not after the row."""
-    return f"""
-            {row}.case_id,
-            {seq} AS seq,
-            {row}.ts AS "at",
-            {_TYPE_SQL} AS type,
-            {row}.activity, {row}.team, {row}.agent,
-            CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status ELSE {row}.status END
-                AS status,
-            {row}.customer, {row}.channel, {row}.category,
-            CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
-                ELSE {row}.priority END AS priority,
-            'importer' AS actor_kind,
-            NULL AS visibility,
-            {row}.made_sla,
-            NULL AS csat,
-            NULL AS handle_seconds,
-            NULL AS exception_type,
-            {_attrs_json(plan, f"{row}.attrs")} AS attrs"""
+def _event_columns(plan: Plan, seq: str, row: str, leave_out: Collection[str] = ()) -> str:
+    """The CASE_EVENTS select list of split events (but the columns in ``leave_out``):
+    ``t`` holds each event's stage and state changes, ``row`` the input row's wide
+    columns. Each split event carries the state after itself, not after the row."""
+    columns = {
+        **{name: f"{row}.{name}" for name in (*PLAIN_FIELDS, "made_sla")},
+        **_IMPORT_CONSTANTS,
+        "case_id": f"{row}.case_id",
+        "seq": seq,
+        "at": f"{row}.ts",
+        "type": _TYPE_SQL,
+        "status": f"""CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status
+                ELSE {row}.status END""",
+        "priority": f"""CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
+                ELSE {row}.priority END""",
+        "attrs": _attrs_json(plan, f"{row}.attrs"),
+    }
+    return ",\n            ".join(
+        f"{columns[name]} AS {ident(name)}" for name in COLUMNS if name not in leave_out
+    )
 
 
 def _events_sql(plan: Plan, where_typed: str, where_parsed: str) -> str:

@@ -55,7 +55,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 @contextmanager
 def errors() -> Iterator[None]:
     from opsdesk.domain.errors import DomainError
-    from opsdesk.store.db import DatabaseNotReady
+    from opsdesk.store.errors import DatabaseNotReady  # not store.db: a second to import
 
     try:
         yield

@@ -106,8 +106,11 @@ def _rows(
     return [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
 
 
-def model_tables(model: OperatingModel | None) -> tuple[pa.Table, pa.Table]:
-    """``path_steps`` and ``escalation_teams`` for the SQL, from the operating model.
+def model_rows(
+    model: OperatingModel | None,
+) -> tuple[dict[tuple[str, str], int], list[str]]:
+    """What ``path_steps`` and ``escalation_teams`` hold, from the operating model:
+    ``{(request type, step): step number}`` and the escalation teams.
 
     A request type is known in the log by its id or its name (both are keys); step
     names are compared trimmed and lower-cased. Escalation teams are the targets of
@@ -128,6 +131,13 @@ def model_tables(model: OperatingModel | None) -> tuple[pa.Table, pa.Table]:
                         teams.add(action.transfer_to_team)
                         if action.transfer_to_team in names:
                             teams.add(names[action.transfer_to_team])
+    return steps, sorted(teams)
+
+
+def model_tables(model: OperatingModel | None) -> tuple[pa.Table, pa.Table]:
+    """``path_steps`` and ``escalation_teams`` for the SQL as Arrow tables (for another
+    engine: the diagnostic loads them with :func:`load_model_tables`)."""
+    steps, teams = model_rows(model)
     path_steps = pa.table(
         {
             "request_type": [key for key, _ in steps],
@@ -136,15 +146,49 @@ def model_tables(model: OperatingModel | None) -> tuple[pa.Table, pa.Table]:
         },
         schema=_PATH_STEPS,
     )
-    escalation = pa.table({"team": sorted(teams)}, schema=_ESCALATION_TEAMS)
+    escalation = pa.table({"team": teams}, schema=_ESCALATION_TEAMS)
     return path_steps, escalation
 
 
+def measurable_kinds(not_measurable: Mapping[str, str]) -> list[str]:
+    """The finding kinds to look for on this log (every kind but those
+    :func:`~opsdesk.analytics.findings.unmeasurable_kinds` rules out)."""
+    return [kind for kind in KINDS if kind not in not_measurable]
+
+
 def measurable_kinds_table(not_measurable: Mapping[str, str]) -> pa.Table:
-    """``measurable_kinds`` for the SQL: the finding kinds to look for on this log (every
-    kind but those :func:`~opsdesk.analytics.findings.unmeasurable_kinds` rules out)."""
-    kinds = [kind for kind in KINDS if kind not in not_measurable]
-    return pa.table({"kind": kinds}, schema=_KINDS)
+    """``measurable_kinds`` for the SQL as an Arrow table (for another engine)."""
+    return pa.table({"kind": measurable_kinds(not_measurable)}, schema=_KINDS)
+
+
+# The small tables are filled from parameters rather than registered Arrow tables:
+# building an Arrow table imports pandas, a quarter of a second of a cold start.
+def load_model_tables(con: duckdb.DuckDBPyConnection, model: OperatingModel | None) -> None:
+    """``path_steps`` and ``escalation_teams`` (:func:`model_rows`) as tables in ``con``."""
+    steps, teams = model_rows(model)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE path_steps AS SELECT "
+        "unnest($types::VARCHAR[]) AS request_type, unnest($steps::VARCHAR[]) AS step, "
+        "unnest($numbers::BIGINT[]) AS step_no",
+        {
+            "types": [key for key, _ in steps],
+            "steps": [step for _, step in steps],
+            "numbers": list(steps.values()),
+        },
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE escalation_teams AS SELECT unnest($teams::VARCHAR[]) AS team",
+        {"teams": teams},
+    )
+
+
+def _load_measurable_kinds(
+    con: duckdb.DuckDBPyConnection, not_measurable: Mapping[str, str]
+) -> None:
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE measurable_kinds AS SELECT unnest($kinds::VARCHAR[]) AS kind",
+        {"kinds": measurable_kinds(not_measurable)},
+    )
 
 
 def _attach_source(con: duckdb.DuckDBPyConnection, source: Path | str | pa.Table) -> None:
@@ -265,15 +309,13 @@ def diagnose_loaded(
         if progress is not None:
             progress(done, total)
 
-    path_steps, escalation_teams = model_tables(model)
-    con.register("path_steps", path_steps)
-    con.register("escalation_teams", escalation_teams)
+    load_model_tables(con, model)
 
     _run(con, "events", params)
     step()
     (summary_row,) = _rows(con, "summary", params)
     not_measurable = unmeasurable_kinds(summary_row, has_model=model is not None)
-    con.register("measurable_kinds", measurable_kinds_table(not_measurable))
+    _load_measurable_kinds(con, not_measurable)
     step()
     handoffs = [
         {"from_team": r["from_team"], "to_team": r["to_team"], "count": r["transfers"]}

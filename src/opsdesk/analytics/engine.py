@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
-import pyarrow as pa
 
 from opsdesk.analytics.findings import KINDS, build_findings, fix_first, unmeasurable_kinds
 from opsdesk.analytics.kpis import backlog_tables, kpi_tables, unavailable_kpis
@@ -36,6 +35,8 @@ from opsdesk.analytics.results import HOURS_PER_TOUCH, Diagnosis, Summary
 from opsdesk.analytics.schema import COLUMNS
 
 if TYPE_CHECKING:  # only read here: importing the model package (pydantic) costs a cold start
+    import pyarrow as pa  # likewise: a log imported into DuckDB never needs Arrow
+
     from opsdesk.model import OperatingModel
 
 #: The analytic queries, in the order the engine runs them (``sql/<name>.sql``).
@@ -64,16 +65,6 @@ Progress = Callable[[int, int], None]
 
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _COMMENT = re.compile(r"--[^\n]*")
-
-_PATH_STEPS = pa.schema(
-    [
-        pa.field("request_type", pa.string()),
-        pa.field("step", pa.string()),
-        pa.field("step_no", pa.int64()),
-    ]
-)
-_ESCALATION_TEAMS = pa.schema([pa.field("team", pa.string())])
-_KINDS = pa.schema([pa.field("kind", pa.string())])
 
 
 def sql_text(name: str) -> str:
@@ -137,16 +128,17 @@ def model_rows(
 def model_tables(model: OperatingModel | None) -> tuple[pa.Table, pa.Table]:
     """``path_steps`` and ``escalation_teams`` for the SQL as Arrow tables (for another
     engine: the diagnostic loads them with :func:`load_model_tables`)."""
+    import pyarrow as pa
+
     steps, teams = model_rows(model)
     path_steps = pa.table(
         {
-            "request_type": [key for key, _ in steps],
-            "step": [step for _, step in steps],
-            "step_no": list(steps.values()),
-        },
-        schema=_PATH_STEPS,
+            "request_type": pa.array([key for key, _ in steps], pa.string()),
+            "step": pa.array([step for _, step in steps], pa.string()),
+            "step_no": pa.array(list(steps.values()), pa.int64()),
+        }
     )
-    escalation = pa.table({"team": teams}, schema=_ESCALATION_TEAMS)
+    escalation = pa.table({"team": pa.array(teams, pa.string())})
     return path_steps, escalation
 
 
@@ -158,7 +150,9 @@ def measurable_kinds(not_measurable: Mapping[str, str]) -> list[str]:
 
 def measurable_kinds_table(not_measurable: Mapping[str, str]) -> pa.Table:
     """``measurable_kinds`` for the SQL as an Arrow table (for another engine)."""
-    return pa.table({"kind": measurable_kinds(not_measurable)}, schema=_KINDS)
+    import pyarrow as pa
+
+    return pa.table({"kind": pa.array(measurable_kinds(not_measurable), pa.string())})
 
 
 # The small tables are filled from parameters rather than registered Arrow tables:
@@ -192,7 +186,7 @@ def _load_measurable_kinds(
 
 
 def _attach_source(con: duckdb.DuckDBPyConnection, source: Path | str | pa.Table) -> None:
-    if isinstance(source, pa.Table):
+    if not isinstance(source, str | Path):  # an Arrow table
         con.register("case_events", source)
         columns = source.column_names
     else:
@@ -264,7 +258,7 @@ def diagnose(
     """
     _check_options(repeat_window_days, examples, min_cases)
     if source_name is None:
-        source_name = "arrow table" if isinstance(source, pa.Table) else Path(source).name
+        source_name = Path(source).name if isinstance(source, str | Path) else "arrow table"
     with session(memory_limit=memory_limit, threads=threads) as con:
         _attach_source(con, source)
         return diagnose_loaded(

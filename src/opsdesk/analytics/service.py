@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Final
 from opsdesk.analytics.engine import diagnose, diagnose_loaded, session
 from opsdesk.analytics.importers import ImportRefused, ImportResult, import_into, import_log
 from opsdesk.analytics.results import Diagnosis
-from opsdesk.analytics.schema import CASE_EVENTS
 
 if TYPE_CHECKING:  # a file's diagnostic needs neither the database nor the model loader
     from opsdesk.model import OperatingModel
@@ -45,6 +44,8 @@ def is_case_event_file(source: Path) -> bool:
     if not source.name.lower().endswith(".parquet") or not source.is_file():
         return False
     import pyarrow.parquet as pq
+
+    from opsdesk.analytics.schema import CASE_EVENTS
 
     try:
         schema = pq.read_schema(source)

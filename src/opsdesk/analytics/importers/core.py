@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Final
 
 import duckdb
-import pyarrow.parquet as pq
 
 from opsdesk.analytics.importers import csvfile, tabular, xes
 from opsdesk.analytics.importers.mapping import (
@@ -28,7 +27,7 @@ from opsdesk.analytics.importers.mapping import (
     normalise_status_map,
     resolve_mapping,
 )
-from opsdesk.analytics.schema import CASE_EVENTS, STATUSES
+from opsdesk.analytics.schema import STATUSES
 
 MEMORY_LIMIT: Final = "4GB"  # DuckDB's working memory before it spills to disk
 _COPY_CHUNK: Final = 1 << 20  # bytes per read when decompressing into scratch space
@@ -257,8 +256,8 @@ def _import(
                     outcome = _in_session(own, tz, pipeline)
                 finally:
                     own.close()
-        if out_tmp is not None and pq.read_schema(out_tmp) != CASE_EVENTS:
-            raise RuntimeError(f"importer wrote {pq.read_schema(out_tmp)}, not CASE_EVENTS")
+        if out_tmp is not None:
+            _check_written(out_tmp)
         wrote_rejects = rejects_tmp.exists()
         if wrote_rejects:
             rejects_final.parent.mkdir(parents=True, exist_ok=True)
@@ -283,6 +282,15 @@ def _import(
         status_map_draft=outcome.status_map_draft,
     )
     return result
+
+
+def _check_written(path: Path) -> None:
+    import pyarrow.parquet as pq  # only a written file needs it (see tabular)
+
+    from opsdesk.analytics.schema import CASE_EVENTS
+
+    if pq.read_schema(path) != CASE_EVENTS:
+        raise RuntimeError(f"importer wrote {pq.read_schema(path)}, not CASE_EVENTS")
 
 
 def _in_session(

@@ -28,11 +28,9 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from opsdesk.analytics.importers import csvfile, statusmap
 from opsdesk.analytics.importers.mapping import (
@@ -42,7 +40,10 @@ from opsdesk.analytics.importers.mapping import (
     ColumnMapping,
     ImportRefused,
 )
-from opsdesk.analytics.schema import CASE_EVENTS, COLUMNS
+from opsdesk.analytics.schema import COLUMNS, SQL_TYPES
+
+if TYPE_CHECKING:  # pyarrow only writes the Parquet file: a log kept in DuckDB needs none
+    import pyarrow as pa
 
 Progress = Callable[[str], None]
 
@@ -406,16 +407,6 @@ _IMPORT_CONSTANTS: Final = {
     "exception_type": "NULL",
 }
 
-#: DuckDB's type for each Arrow type of CASE_EVENTS
-_SQL_TYPES: Final = {
-    pa.string(): "VARCHAR",
-    pa.int64(): "BIGINT",
-    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
-    pa.bool_(): "BOOLEAN",
-    pa.float64(): "DOUBLE",
-}
-
-
 def _constant_columns(plan: Plan) -> dict[str, str]:
     """CASE_EVENTS columns with one value on every event of this import (SQL): those no
     import fills, and the fields the mapping leaves out (NULL)."""
@@ -446,9 +437,9 @@ def _events_table(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
         if name not in ("team", "agent", "priority") and name not in constants
     )
     stored = ", ".join(
-        f"CAST({ident(f.name)} AS {_SQL_TYPES[f.type]}) AS {ident(f.name)}"
-        for f in CASE_EVENTS
-        if f.name not in constants
+        f"CAST({ident(name)} AS {SQL_TYPES[name]}) AS {ident(name)}"
+        for name in COLUMNS
+        if name not in constants
     )
     seq = "CAST(t.rn * 8 + t.stage + 2 AS BIGINT)"
     con.execute(f"""
@@ -460,10 +451,10 @@ def _events_table(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
         )
     """)
     every = ", ".join(
-        f"CAST({constants[f.name]} AS {_SQL_TYPES[f.type]}) AS {ident(f.name)}"
-        if f.name in constants
-        else ident(f.name)
-        for f in CASE_EVENTS
+        f"CAST({constants[name]} AS {SQL_TYPES[name]}) AS {ident(name)}"
+        if name in constants
+        else ident(name)
+        for name in COLUMNS
     )
     con.execute(f"CREATE VIEW case_events AS SELECT {every} FROM case_event_rows")
 
@@ -698,6 +689,11 @@ class _ParquetSink:
     record batches (pyarrow releases the GIL while it encodes and compresses)."""
 
     def __init__(self, path: Path) -> None:
+        import pyarrow.parquet as pq
+
+        from opsdesk.analytics.schema import CASE_EVENTS
+
+        self._schema = CASE_EVENTS
         self._writer = pq.ParquetWriter(path, CASE_EVENTS, compression="zstd")
         self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
@@ -708,12 +704,14 @@ class _ParquetSink:
         return self
 
     def _drain(self) -> None:
+        import pyarrow as pa
+
         while (batch := self._queue.get()) is not None:
             if self._error is not None:
                 continue  # keep draining so the producer never blocks
             try:
                 # the session zone is only Arrow metadata on the instants: casting relabels
-                self._writer.write_table(pa.Table.from_batches([batch]).cast(CASE_EVENTS))
+                self._writer.write_table(pa.Table.from_batches([batch]).cast(self._schema))
             except BaseException as exc:  # re-raised in the caller's thread
                 self._error = exc
 

@@ -1,7 +1,8 @@
 """The diagnostic engine: KPIs and friction findings with DuckDB over the case-event table.
 
 The source (a Parquet file or an Arrow table shaped like
-:data:`~opsdesk.analytics.schema.CASE_EVENTS`) is never pulled into Python. Plain SQL
+:data:`~opsdesk.analytics.schema.CASE_EVENTS`, or ``case_events`` an importer loaded
+into a :func:`session`) is never pulled into Python. Plain SQL
 files under ``opsdesk/analytics/sql`` (see :data:`SQL_FILES`) materialise the ordered
 events once (``ev``), one per-case summary (``cases``) and the priced affected cases
 (``finding_cases``); only aggregates come back. The queries take DuckDB named

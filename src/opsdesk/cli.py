@@ -897,6 +897,8 @@ def diagnose(
     from opsdesk.analytics import service
 
     columns = {k: v for k, v in locals().items() if k in MAPPED_COLUMNS}
+    # the terminal shows no backlog, handoff map or example cases: only a report needs them
+    summary_only = html is None and json_out is None
     timing = None
     operating_model = _load_model(model) if model is not None else None
     with errors(), progress_bar() as bar:
@@ -911,6 +913,7 @@ def diagnose(
                 model=operating_model,
                 progress=progress,
                 read_progress=lambda n: bar.update(task, description=f"reading {n:,} events"),
+                summary_only=summary_only,
             )
         else:
             options = _import_options(
@@ -928,6 +931,7 @@ def diagnose(
                 rejects=rejects,
                 progress=progress,
                 import_progress=lambda stage: bar.update(task, description=stage),
+                summary_only=summary_only,
                 **options,
             )
             if outcome.imported is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,26 @@ def test_a_csv_diagnosed_in_memory_equals_the_imported_file(tmp_path: Path) -> N
     )
     from_file = diagnose(imported.out)
     assert comparable(via_memory.diagnosis.to_json()) == comparable(from_file.to_json())
+
+
+def test_the_terminal_summary_is_the_full_diagnosis_without_report_tables(
+    tmp_path: Path,
+) -> None:
+    src = write_log(tmp_path / "log.csv")
+    full = service.diagnose_file(src, mapping=MAPPING).diagnosis
+    brief = service.diagnose_file(src, mapping=MAPPING, summary_only=True).diagnosis
+    assert full.handoffs and any(t.dimension.startswith("backlog") for t in full.kpis)
+    assert any(f.examples for f in full.findings)
+    assert brief.handoffs == [] and [t for t in full.kpis if t not in brief.kpis] == [
+        t for t in full.kpis if t.dimension.startswith("backlog")
+    ]
+    assert [replace(f, examples=[]) for f in full.findings] == brief.findings
+    assert (brief.summary, brief.fix_first, brief.unavailable_kpis, brief.not_measurable) == (
+        full.summary,
+        full.fix_first,
+        full.unavailable_kpis,
+        full.not_measurable,
+    )
 
 
 def test_import_into_leaves_case_events_and_the_session_as_it_was(tmp_path: Path) -> None:

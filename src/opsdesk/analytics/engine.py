@@ -248,6 +248,7 @@ def diagnose(
     progress: Progress | None = None,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
     threads: int | None = None,
+    report_tables: bool = True,
 ) -> Diagnosis:
     """KPIs, ranked friction findings, the handoff map and a summary of a case-event log.
 
@@ -255,7 +256,8 @@ def diagnose(
     ``model`` enables path deviation and the model-based escalation rate.
     ``progress(done, total)`` is called after each query. DuckDB runs with
     ``memory_limit`` (spilling to a temporary directory beyond it) and ``threads``
-    (default: every core).
+    (default: every core). ``report_tables=False`` leaves out what only the reports
+    show, the daily backlog and the team handoff map (``examples=0`` the example cases).
     """
     _check_options(repeat_window_days, examples, min_cases)
     if source_name is None:
@@ -270,6 +272,7 @@ def diagnose(
             examples=examples,
             min_cases=min_cases,
             progress=progress,
+            report_tables=report_tables,
         )
 
 
@@ -282,6 +285,7 @@ def diagnose_loaded(
     examples: int = 5,
     min_cases: int = DEFAULT_MIN_CASES,
     progress: Progress | None = None,
+    report_tables: bool = True,
 ) -> Diagnosis:
     """:func:`diagnose` of the table or view ``case_events`` already in ``con`` (a
     :func:`session`), e.g. a log an importer loaded there: no file or Arrow table in
@@ -312,12 +316,13 @@ def diagnose_loaded(
     not_measurable = unmeasurable_kinds(summary_row, has_model=model is not None)
     _load_measurable_kinds(con, not_measurable)
     step()
+    # the handoff map and the backlog are only shown by the reports
     handoffs = [
         {"from_team": r["from_team"], "to_team": r["to_team"], "count": r["transfers"]}
-        for r in _rows(con, "handoffs", params)
+        for r in (_rows(con, "handoffs", params) if report_tables else [])
     ]
     step()
-    backlog = backlog_tables(_rows(con, "backlog", params))
+    backlog = backlog_tables(_rows(con, "backlog", params)) if report_tables else []
     step()
     _run(con, "cases", params)
     step()
@@ -340,7 +345,7 @@ def diagnose_loaded(
     step()
     finding_rows = _rows(con, "findings", params)
     step()
-    example_rows = _rows(con, "finding_examples", params)
+    example_rows = _rows(con, "finding_examples", params) if examples else []
     step()
     detail_rows = _rows(con, "finding_details", params)
     step()

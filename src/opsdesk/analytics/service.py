@@ -63,9 +63,11 @@ def diagnose_database(
     model: OperatingModel | None = None,
     read_progress: Callable[[int], None] | None = None,
     progress: Progress | None = None,
+    summary_only: bool = False,
 ) -> Diagnosis:
     """The diagnostic of the app's own event log, under ``model`` (default: the model in
-    force, which enables path deviation; none when no model was ever applied)."""
+    force, which enables path deviation; none when no model was ever applied).
+    ``summary_only``: see :func:`diagnose_file`."""
     from opsdesk.analytics.ownlog import export_case_events
     from opsdesk.domain.errors import NoModelInForce
     if model is None:
@@ -76,7 +78,13 @@ def diagnose_database(
     with tempfile.TemporaryDirectory(prefix="opsdesk-diagnose-") as tmp:
         log = Path(tmp) / "case_events.parquet"
         export_case_events(db, log, progress=read_progress, read_back=False)
-        return diagnose(log, model=model, source_name="opsdesk database", progress=progress)
+        return diagnose(
+            log,
+            model=model,
+            source_name="opsdesk database",
+            progress=progress,
+            **_summary_options(summary_only),
+        )
 
 
 def diagnose_file(
@@ -86,6 +94,7 @@ def diagnose_file(
     rejects: Path | None = None,
     import_progress: Callable[[str], None] | None = None,
     progress: Progress | None = None,
+    summary_only: bool = False,
     **import_options: Any,
 ) -> FileDiagnosis:
     """Diagnose an event-log file: our own case-event Parquet file as it is (what
@@ -94,8 +103,11 @@ def diagnose_file(
 
     Rejected rows are kept in ``rejects``, by default ``<source name>.rejects.csv`` in the
     current directory (only when there are any), so they outlive the scratch space.
+    ``summary_only`` leaves out what only the reports show (the daily backlog, the team
+    handoff map, example cases), for a caller that writes no report.
     """
     started = time.perf_counter()
+    options = _summary_options(summary_only)
     source = Path(source)
     mapped = any(import_options.get(k) is not None for k in _MAPPING_OPTIONS)
     if not mapped and is_case_event_file(source):
@@ -107,7 +119,9 @@ def diagnose_file(
                 f"times need no {flags}; leave them out (or pass --case ... to import it "
                 f"as a foreign log)"
             )
-        diagnosis = diagnose(source, model=model, source_name=source.name, progress=progress)
+        diagnosis = diagnose(
+            source, model=model, source_name=source.name, progress=progress, **options
+        )
         return FileDiagnosis(None, diagnosis, None, time.perf_counter() - started)
     rejects = rejects or Path(f"{source.name.split('.')[0]}.rejects.csv")
     if source.is_file() and source.stat().st_size <= IN_MEMORY_BYTES:
@@ -120,7 +134,7 @@ def diagnose_file(
                 con, source, rejects, progress=import_progress, keep_attrs=False, **import_options
             )
             diagnosis = diagnose_loaded(
-                con, model=model, source_name=source.name, progress=progress
+                con, model=model, source_name=source.name, progress=progress, **options
             )
     else:
         with tempfile.TemporaryDirectory(prefix="opsdesk-diagnose-") as tmp:
@@ -128,10 +142,17 @@ def diagnose_file(
             imported = import_log(
                 source, log, rejects=rejects, progress=import_progress, **import_options
             )
-            diagnosis = diagnose(log, model=model, source_name=source.name, progress=progress)
+            diagnosis = diagnose(
+                log, model=model, source_name=source.name, progress=progress, **options
+            )
     return FileDiagnosis(
         imported, diagnosis, imported.rejects_path, time.perf_counter() - started
     )
+
+
+def _summary_options(summary_only: bool) -> dict[str, Any]:
+    """The engine's options for a diagnosis shown on the terminal only."""
+    return {"report_tables": False, "examples": 0} if summary_only else {}
 
 
 #: import options that say how to read the source: given any, the file is imported

@@ -57,7 +57,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 @contextmanager
 def errors() -> Iterator[None]:
     from opsdesk.domain.errors import DomainError
-    from opsdesk.store.db import DatabaseNotReady
+    from opsdesk.store.errors import DatabaseNotReady  # not store.db: a second to import
 
     try:
         yield
@@ -969,6 +969,8 @@ def diagnose(
     from opsdesk.analytics import service
 
     columns = {k: v for k, v in locals().items() if k in MAPPED_COLUMNS}
+    # the terminal shows no backlog, handoff map or example cases: only a report needs them
+    summary_only = html is None and json_out is None
     timing = None
     operating_model = _load_model(model) if model is not None else None
     with errors(), progress_bar() as bar:
@@ -983,6 +985,7 @@ def diagnose(
                 model=operating_model,
                 progress=progress,
                 read_progress=lambda n: bar.update(task, description=f"reading {n:,} events"),
+                summary_only=summary_only,
             )
         else:
             options = _import_options(
@@ -1000,6 +1003,7 @@ def diagnose(
                 rejects=rejects,
                 progress=progress,
                 import_progress=lambda stage: bar.update(task, description=stage),
+                summary_only=summary_only,
                 **options,
             )
             if outcome.imported is not None:

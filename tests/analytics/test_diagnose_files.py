@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,10 @@ import yaml
 from typer.testing import CliRunner
 
 from opsdesk.analytics import service
-from opsdesk.analytics.engine import diagnose
-from opsdesk.analytics.importers import ColumnMapping, ImportRefused, import_log
+from opsdesk.analytics.engine import diagnose, session
+from opsdesk.analytics.importers import ColumnMapping, ImportRefused, import_into, import_log
 from opsdesk.analytics.importers.statusmap import TODO
+from opsdesk.analytics.schema import CASE_EVENTS
 from opsdesk.cli import app
 from tests.conftest import require_data, shared_data
 
@@ -74,6 +77,55 @@ def test_a_csv_diagnosed_in_memory_equals_the_imported_file(tmp_path: Path) -> N
     )
     from_file = diagnose(imported.out)
     assert comparable(via_memory.diagnosis.to_json()) == comparable(from_file.to_json())
+
+
+def test_the_terminal_summary_is_the_full_diagnosis_without_report_tables(
+    tmp_path: Path,
+) -> None:
+    src = write_log(tmp_path / "log.csv")
+    full = service.diagnose_file(src, mapping=MAPPING).diagnosis
+    brief = service.diagnose_file(src, mapping=MAPPING, summary_only=True).diagnosis
+    assert full.handoffs and any(t.dimension.startswith("backlog") for t in full.kpis)
+    assert any(f.examples for f in full.findings)
+    assert brief.handoffs == [] and [t for t in full.kpis if t not in brief.kpis] == [
+        t for t in full.kpis if t.dimension.startswith("backlog")
+    ]
+    assert [replace(f, examples=[]) for f in full.findings] == brief.findings
+    assert (brief.summary, brief.fix_first, brief.unavailable_kpis, brief.not_measurable) == (
+        full.summary,
+        full.fix_first,
+        full.unavailable_kpis,
+        full.not_measurable,
+    )
+
+
+def test_import_into_leaves_case_events_and_the_session_as_it_was(tmp_path: Path) -> None:
+    src = write_log(tmp_path / "log.csv")
+    imported = import_log(src, tmp_path / "log.parquet", mapping=MAPPING)
+    with session() as con:
+        result = import_into(con, src, tmp_path / "rejects.csv", mapping=MAPPING, tz="Asia/Tokyo")
+        settings = con.execute(
+            "SELECT current_setting('TimeZone'), current_setting('preserve_insertion_order')"
+        ).fetchone()
+        assert settings == ("UTC", False)
+        loaded = con.table("case_events")
+        assert dict(zip(loaded.columns, loaded.types, strict=True)) == dict(
+            zip(
+                CASE_EVENTS.names,
+                con.sql("SELECT * FROM read_parquet($p)", params={"p": str(imported.out)}).types,
+                strict=True,
+            )
+        )
+        left = {row[0] for row in con.execute("SHOW TABLES").fetchall()}
+        assert left == {"case_events", "case_event_rows"}
+        assert (result.rows, result.events, result.cases) == (
+            imported.rows,
+            imported.events,
+            imported.cases,
+        )
+        # times without an offset were read in the import's zone, not the session's
+        first = con.execute('SELECT min("at") FROM case_events').fetchone()[0]
+        assert first.utcoffset() == timedelta(0) and first.hour == 1
 
 
 def test_a_foreign_parquet_file_still_needs_a_mapping(tmp_path: Path) -> None:

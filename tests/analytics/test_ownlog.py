@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from opsdesk.analytics import process
-from opsdesk.analytics.engine import diagnose, model_tables, sql_text
+from opsdesk.analytics.engine import diagnose, load_model_tables, sql_text
 from opsdesk.analytics.ownlog import export_case_events
 from opsdesk.analytics.schema import CASE_EVENTS
 from opsdesk.demo import run_demo
@@ -369,9 +369,7 @@ def engine_cases(table: Any) -> dict[str, dict[str, Any]]:
     con = duckdb.connect()
     try:
         con.register("case_events", table)
-        path_steps, escalation_teams = model_tables(None)
-        con.register("path_steps", path_steps)
-        con.register("escalation_teams", escalation_teams)
+        load_model_tables(con, None)
         con.execute(sql_text("events"))
         con.execute(sql_text("cases"), {"repeat_window_days": 7, "has_model": False})
         cursor = con.execute(

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from opsdesk.analytics.engine import diagnose
-from opsdesk.analytics.importers import ImportRefused, ImportResult, import_events, import_log
+from opsdesk.analytics.engine import diagnose, diagnose_loaded, session
+from opsdesk.analytics.importers import ImportRefused, ImportResult, import_into, import_log
 from opsdesk.analytics.results import Diagnosis
-from opsdesk.analytics.schema import CASE_EVENTS
 
 if TYPE_CHECKING:  # a file's diagnostic needs neither the database nor the model loader
     from opsdesk.model import OperatingModel
@@ -46,6 +45,8 @@ def is_case_event_file(source: Path) -> bool:
         return False
     import pyarrow.parquet as pq
 
+    from opsdesk.analytics.schema import CASE_EVENTS
+
     try:
         schema = pq.read_schema(source)
     except (OSError, ValueError):
@@ -62,9 +63,11 @@ def diagnose_database(
     model: OperatingModel | None = None,
     read_progress: Callable[[int], None] | None = None,
     progress: Progress | None = None,
+    summary_only: bool = False,
 ) -> Diagnosis:
     """The diagnostic of the app's own event log, under ``model`` (default: the model in
-    force, which enables path deviation; none when no model was ever applied)."""
+    force, which enables path deviation; none when no model was ever applied).
+    ``summary_only``: see :func:`diagnose_file`."""
     from opsdesk.analytics.ownlog import export_case_events
     from opsdesk.domain.errors import NoModelInForce
 
@@ -76,7 +79,13 @@ def diagnose_database(
     with tempfile.TemporaryDirectory(prefix="opsdesk-diagnose-") as tmp:
         log = Path(tmp) / "case_events.parquet"
         export_case_events(db, log, progress=read_progress, read_back=False)
-        return diagnose(log, model=model, source_name="opsdesk database", progress=progress)
+        return diagnose(
+            log,
+            model=model,
+            source_name="opsdesk database",
+            progress=progress,
+            **_summary_options(summary_only),
+        )
 
 
 def diagnose_file(
@@ -86,6 +95,7 @@ def diagnose_file(
     rejects: Path | None = None,
     import_progress: Callable[[str], None] | None = None,
     progress: Progress | None = None,
+    summary_only: bool = False,
     **import_options: Any,
 ) -> FileDiagnosis:
     """Diagnose an event-log file: our own case-event Parquet file as it is (what
@@ -94,8 +104,11 @@ def diagnose_file(
 
     Rejected rows are kept in ``rejects``, by default ``<source name>.rejects.csv`` in the
     current directory (only when there are any), so they outlive the scratch space.
+    ``summary_only`` leaves out what only the reports show (the daily backlog, the team
+    handoff map, example cases), for a caller that writes no report.
     """
     started = time.perf_counter()
+    options = _summary_options(summary_only)
     source = Path(source)
     mapped = any(import_options.get(k) is not None for k in _MAPPING_OPTIONS)
     if not mapped and is_case_event_file(source):
@@ -107,26 +120,38 @@ def diagnose_file(
                 f"times need no {flags}; leave them out (or pass --case ... to import it "
                 f"as a foreign log)"
             )
-        diagnosis = diagnose(source, model=model, source_name=source.name, progress=progress)
+        diagnosis = diagnose(
+            source, model=model, source_name=source.name, progress=progress, **options
+        )
         return FileDiagnosis(None, diagnosis, None, time.perf_counter() - started)
     rejects = rejects or Path(f"{source.name.split('.')[0]}.rejects.csv")
     if source.is_file() and source.stat().st_size <= IN_MEMORY_BYTES:
-        # a log this size fits in memory: no Parquet file written and read back
-        # no attrs: the diagnostic reads none (test_diagnose_files compares this path
-        # with diagnosing the imported file, attrs and all)
-        imported, events = import_events(
-            source, rejects, progress=import_progress, keep_attrs=False, **import_options
-        )
-        diagnosis = diagnose(events, model=model, source_name=source.name, progress=progress)
-        del events
+        # a log this size fits in memory: imported into the diagnostic's own DuckDB
+        # connection, no Parquet file or Arrow table in between; no attrs: the
+        # diagnostic reads none (test_diagnose_files compares this path with diagnosing
+        # the imported file, attrs and all)
+        with session() as con:
+            imported = import_into(
+                con, source, rejects, progress=import_progress, keep_attrs=False, **import_options
+            )
+            diagnosis = diagnose_loaded(
+                con, model=model, source_name=source.name, progress=progress, **options
+            )
     else:
         with tempfile.TemporaryDirectory(prefix="opsdesk-diagnose-") as tmp:
             log = Path(tmp) / "case_events.parquet"
             imported = import_log(
                 source, log, rejects=rejects, progress=import_progress, **import_options
             )
-            diagnosis = diagnose(log, model=model, source_name=source.name, progress=progress)
+            diagnosis = diagnose(
+                log, model=model, source_name=source.name, progress=progress, **options
+            )
     return FileDiagnosis(imported, diagnosis, imported.rejects_path, time.perf_counter() - started)
+
+
+def _summary_options(summary_only: bool) -> dict[str, Any]:
+    """The engine's options for a diagnosis shown on the terminal only."""
+    return {"report_tables": False, "examples": 0} if summary_only else {}
 
 
 #: import options that say how to read the source: given any, the file is imported

@@ -20,12 +20,8 @@ from sqlalchemy.engine import make_url
 from opsdesk.domain.errors import NoModelInForce
 from opsdesk.model import OperatingModel
 from opsdesk.store import tables as t
+from opsdesk.store.errors import DatabaseNotReady as DatabaseNotReady  # re-exported
 from opsdesk.store.rowcache import RowCache
-
-
-class DatabaseNotReady(Exception):
-    """The database is missing or not at the latest migration."""
-
 
 # Writers leave WAL checkpoints (which fsync) to a background thread when one runs; this
 # automatic checkpoint is the safety net that bounds the WAL when none does.

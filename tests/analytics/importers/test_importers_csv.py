@@ -352,9 +352,9 @@ def test_ranges_and_blocks_do_not_change_the_output(rows: list[tuple[str, ...]])
 
 
 def test_seq_follows_the_input_order_when_read_in_parallel(tmp_path: Path) -> None:
-    """Many row groups are read by several threads and the status lookup runs as a join,
-    so the parsed rows' own order is not the input's: seq must still follow the input.
-    All rows share one instant, so within a case the input order alone decides."""
+    """Many row groups are read by several threads into the parsed table, whose rowid
+    is taken for the input row number: seq must still follow the input. All rows share
+    one instant, so within a case the input order alone decides."""
     n = 60_000
     src = tmp_path / "log.parquet"
     pq.write_table(

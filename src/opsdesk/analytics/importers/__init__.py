@@ -10,7 +10,7 @@ from opsdesk.analytics.importers.core import (
     FORMATS,
     ImportResult,
     detect_format,
-    import_events,
+    import_into,
     import_log,
 )
 from opsdesk.analytics.importers.mapping import (
@@ -30,7 +30,7 @@ __all__ = [
     "ImportResult",
     "Preset",
     "detect_format",
-    "import_events",
+    "import_into",
     "import_log",
     "load_status_map",
     "parse_attr_specs",

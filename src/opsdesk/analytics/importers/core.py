@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Final
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from opsdesk.analytics.importers import csvfile, tabular, xes
 from opsdesk.analytics.importers.mapping import (
@@ -29,7 +27,7 @@ from opsdesk.analytics.importers.mapping import (
     normalise_status_map,
     resolve_mapping,
 )
-from opsdesk.analytics.schema import CASE_EVENTS, STATUSES
+from opsdesk.analytics.schema import STATUSES
 
 MEMORY_LIMIT: Final = "4GB"  # DuckDB's working memory before it spills to disk
 _COPY_CHUNK: Final = 1 << 20  # bytes per read when decompressing into scratch space
@@ -112,7 +110,7 @@ def import_log(
     per stage. The options map 1:1 to the ``opsdesk import`` / ``diagnose`` flags.
     """
     out = Path(out)
-    result, _ = _import(
+    return _import(
         Path(source),
         out,
         rejects or out.with_name(f"{out.name.split('.')[0]}.rejects.csv"),
@@ -127,10 +125,10 @@ def import_log(
         max_rejects=max_rejects,
         progress=progress,
     )
-    return result
 
 
-def import_events(
+def import_into(
+    con: duckdb.DuckDBPyConnection,
     source: Path,
     rejects: Path,
     *,
@@ -144,13 +142,16 @@ def import_events(
     max_rejects: int | None = None,
     progress: Callable[[str], None] | None = None,
     keep_attrs: bool = True,
-) -> tuple[ImportResult, pa.Table]:
-    """Like :func:`import_log`, but the events stay in memory: an Arrow table with the
-    CASE_EVENTS schema, in no particular order (what the diagnostic reads, without
-    writing and reading back a file). ``result.out`` is None; rejected rows go to
-    ``rejects`` when there are any. ``keep_attrs=False`` leaves ``attrs`` empty and
-    skips reading and typing those columns (the diagnostic does not read them)."""
-    result, table = _import(
+) -> ImportResult:
+    """Like :func:`import_log`, but the events stay in DuckDB: the table ``case_events``
+    (the CASE_EVENTS columns, in no particular order) is created in ``con``, where the
+    diagnostic reads it (``opsdesk.analytics.engine.session`` and ``diagnose_loaded``)
+    without a file or an Arrow table in between. ``con``'s memory limit and spill
+    directory apply; its time zone and insertion-order setting are restored afterwards.
+    ``result.out`` is None; rejected rows go to ``rejects`` when there are any.
+    ``keep_attrs=False`` leaves ``attrs`` empty and skips reading and typing those
+    columns (the diagnostic does not read them)."""
+    return _import(
         Path(source),
         None,
         Path(rejects),
@@ -165,9 +166,8 @@ def import_events(
         max_rejects=max_rejects,
         progress=progress,
         keep_attrs=keep_attrs,
+        con=con,
     )
-    assert table is not None
-    return result, table
 
 
 def _import(
@@ -186,7 +186,10 @@ def _import(
     max_rejects: int | None,
     progress: Callable[[str], None] | None,
     keep_attrs: bool = True,
-) -> tuple[ImportResult, pa.Table | None]:
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> ImportResult:
+    """The import behind :func:`import_log` (``out`` given) and :func:`import_into`
+    (``con`` given, ``out`` None)."""
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
     if not source.is_file():
@@ -234,25 +237,27 @@ def _import(
                 status_map_given=given,
                 status_map_path=status_map if isinstance(status_map, Path) else None,
             )
-            # in memory (a file database is ~1.5x slower here), spilling to scratch
-            # beyond MEMORY_LIMIT so a 12-million-row log stays within a few GiB
-            con = duckdb.connect(":memory:")
-            try:
-                con.execute(f"SET temp_directory = {tabular.lit(str(scratch / 'spill'))}")
-                con.execute(f"SET memory_limit = {tabular.lit(MEMORY_LIMIT)}")
-                con.execute("SET preserve_insertion_order = true")
-                con.execute("SET enable_progress_bar = false")
-                try:
-                    con.execute(f"SET TimeZone = {tabular.lit(tz)}")
-                except duckdb.Error as exc:
-                    raise ImportRefused(f"--tz {tz!r} is not known to DuckDB: {exc}") from exc
-                outcome = tabular.run(
-                    con, plan, source, out_tmp, rejects_tmp, rejects_always, max_rejects, say
+
+            def pipeline(db: duckdb.DuckDBPyConnection) -> tabular.Outcome:
+                return tabular.run(
+                    db, plan, source, out_tmp, rejects_tmp, rejects_always, max_rejects, say
                 )
-            finally:
-                con.close()
-        if out_tmp is not None and pq.read_schema(out_tmp) != CASE_EVENTS:
-            raise RuntimeError(f"importer wrote {pq.read_schema(out_tmp)}, not CASE_EVENTS")
+
+            if con is not None:
+                outcome = _in_session(con, tz, pipeline)
+            else:
+                # in memory (a file database is ~1.5x slower here), spilling to scratch
+                # beyond MEMORY_LIMIT so a 12-million-row log stays within a few GiB
+                own = duckdb.connect(":memory:")
+                try:
+                    own.execute(f"SET temp_directory = {tabular.lit(str(scratch / 'spill'))}")
+                    own.execute(f"SET memory_limit = {tabular.lit(MEMORY_LIMIT)}")
+                    own.execute("SET enable_progress_bar = false")
+                    outcome = _in_session(own, tz, pipeline)
+                finally:
+                    own.close()
+        if out_tmp is not None:
+            _check_written(out_tmp)
         wrote_rejects = rejects_tmp.exists()
         if wrote_rejects:
             rejects_final.parent.mkdir(parents=True, exist_ok=True)
@@ -276,7 +281,39 @@ def _import(
         unmapped=outcome.unmapped,
         status_map_draft=outcome.status_map_draft,
     )
-    return result, outcome.table
+    return result
+
+
+def _check_written(path: Path) -> None:
+    import pyarrow.parquet as pq  # only a written file needs it (see tabular)
+
+    from opsdesk.analytics.schema import CASE_EVENTS
+
+    if pq.read_schema(path) != CASE_EVENTS:
+        raise RuntimeError(f"importer wrote {pq.read_schema(path)}, not CASE_EVENTS")
+
+
+def _in_session(
+    con: duckdb.DuckDBPyConnection,
+    tz: str,
+    pipeline: Callable[[duckdb.DuckDBPyConnection], tabular.Outcome],
+) -> tabular.Outcome:
+    """Run the import pipeline on ``con`` in the import's time zone and keeping insertion
+    order (the input row number is a rowid), then put both settings back."""
+    (zone, ordered) = con.execute(
+        "SELECT current_setting('TimeZone'), current_setting('preserve_insertion_order')"
+    ).fetchone()  # type: ignore[misc]
+    try:
+        try:
+            con.execute(f"SET TimeZone = {tabular.lit(tz)}")
+        except duckdb.Error as exc:
+            raise ImportRefused(f"--tz {tz!r} is not known to DuckDB: {exc}") from exc
+        con.execute("SET preserve_insertion_order = true")
+        return pipeline(con)
+    finally:
+        tabular.drop_scratch_tables(con)
+        con.execute(f"SET TimeZone = {tabular.lit(str(zone))}")
+        con.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
 
 
 def _plan(

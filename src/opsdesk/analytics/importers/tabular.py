@@ -8,9 +8,9 @@ directory when memory runs short.
 
 Only narrow columns are ever sorted, so the work grows linearly with the log:
 
-1. ``parsed``: every input row, parsed, with its input row number ``rn`` (from the
-   reader: the table's own row order is not the input's), wide (attributes are kept as
-   a typed struct and serialised to JSON only when written);
+1. ``parsed``: every input row, parsed, with its input row number ``rn`` (the rowid of
+   a table filled in input order), wide (attributes are kept as a typed struct and
+   serialised to JSON only when written);
 2. ``typed``: one row per output event, from a window over the accepted rows' keys and
    state (case, time, team, agent, status, priority) alone; ``seq`` numbers the events
    in input order without a second global sort (per block of rows, plus the block's
@@ -24,16 +24,13 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from opsdesk.analytics.importers import csvfile, statusmap
 from opsdesk.analytics.importers.mapping import (
@@ -43,7 +40,10 @@ from opsdesk.analytics.importers.mapping import (
     ColumnMapping,
     ImportRefused,
 )
-from opsdesk.analytics.schema import CASE_EVENTS
+from opsdesk.analytics.schema import COLUMNS, SQL_TYPES
+
+if TYPE_CHECKING:  # pyarrow only writes the Parquet file: a log kept in DuckDB needs none
+    import pyarrow as pa
 
 Progress = Callable[[str], None]
 
@@ -108,7 +108,6 @@ class Outcome:
     rows: int  # input rows: imported + rejected, always
     rejected: int
     reasons: dict[str, int]
-    table: pa.Table | None = None  # the events, when they were not written to a file
     unmapped: dict[str, int] = field(default_factory=dict)  # unmapped status -> rows
     status_map_draft: Path | None = None  # a status map to edit, written beside the source
 
@@ -176,12 +175,13 @@ def _status(plan: Plan, raw: str) -> tuple[str, str]:
     key = f"lower({raw})"
     if not plan.status_map:
         return "NULL", "FALSE"
+    # one CASE gives both: '' for a known value mapped to NULL, NULL for an unknown one
+    # (an IN list would run as a join, which does not keep the input order)
     whens = " ".join(
-        f"WHEN {lit(src)} THEN {'NULL' if dst is None else lit(dst)}"
-        for src, dst in plan.status_map.items()
+        f"WHEN {lit(src)} THEN {lit(dst or '')}" for src, dst in plan.status_map.items()
     )
-    known = f"{key} IN ({', '.join(lit(src) for src in plan.status_map)})"
-    return f"CASE {key} {whens} END", known
+    mapped = f"CASE {key} {whens} END"
+    return f"NULLIF({mapped}, '')", f"{mapped} IS NOT NULL"
 
 
 def check_columns(con: duckdb.DuckDBPyConnection, plan: Plan, source: Path) -> list[str]:
@@ -216,16 +216,16 @@ def _load(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     fmt = f"format {plan.time_format}" if plan.time_format else "no --time-format given"
     case_col, time_col, status_col = lit(m.case), lit(m.time), lit(m.status or "")
     # one parallel pass over the source (a gzipped CSV was decompressed into scratch
-    # space: a gzip stream can only be read by one thread). rn is the input row number
-    # from the reader itself (WITH ORDINALITY): the parsed table's own row order is not
-    # the input's (the status lookup below runs as a join)
+    # space: a gzip stream can only be read by one thread) into a table that keeps the
+    # input order (preserve_insertion_order, and nothing but projections on the way), so
+    # its rowid is the input row number: the view `parsed` names it rn
     needed = sorted({col for col in m.columns().values()})
     if plan.attrs_json_column is not None:
         needed.append(plan.attrs_json_column)
     columns = ", ".join(ident(c) for c in needed)
     con.execute(f"""
-        CREATE TABLE parsed AS
-        SELECT rn, case_id, ts, status, {", ".join(PLAIN_FIELDS)}, made_sla, attrs,
+        CREATE TABLE parsed_rows AS
+        SELECT case_id, ts, status, {", ".join(PLAIN_FIELDS)}, made_sla, attrs,
             CASE WHEN status_src IS NOT NULL AND NOT status_known THEN status_src END
                 AS unmapped_status,
             CASE
@@ -247,7 +247,6 @@ def _load(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
             SELECT *, {status_expr} AS status, {known_expr} AS status_known
             FROM (
                 SELECT
-                    rn,
                     {_field(plan, m.case, trim=True)} AS case_id,
                     {_field(plan, m.time, trim=True)} AS time_src,
                     {_time(plan, _field(plan, m.time, trim=True))} AS ts,
@@ -255,13 +254,11 @@ def _load(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
                     {plain},
                     {made_sla} AS made_sla,
                     {_attrs(plan)} AS attrs
-                FROM (
-                    SELECT ordinality - 1 AS rn, {columns}
-                    FROM {plan.relation} WITH ORDINALITY
-                )
+                FROM (SELECT {columns} FROM {plan.relation})
             )
         )
     """)
+    con.execute("CREATE VIEW parsed AS SELECT rowid AS rn, * FROM parsed_rows")
 
 
 def _write_rejects(
@@ -273,16 +270,13 @@ def _write_rejects(
         reason = "_" + reason
     cols = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}" for c in columns)
     names = ", ".join(f"o.{ident(c)}" for c in columns)
-    # a second read of the source, numbered as the first: only needed when there are
-    # rejects
-    con.execute(
-        f"CREATE TABLE original AS SELECT ordinality - 1 AS __opsdesk_rn, {cols} "
-        f"FROM {plan.relation} WITH ORDINALITY"
-    )
+    # a second read of the source, numbered as the first (rowid in input order, see
+    # _load): only needed when there are rejects
+    con.execute(f"CREATE TABLE original AS SELECT {cols} FROM {plan.relation}")
     con.execute(f"""
         COPY (
             SELECT {names}, p.reason AS {ident(reason)}
-            FROM original o JOIN parsed p ON o.__opsdesk_rn = p.rn
+            FROM original o JOIN parsed p ON o.rowid = p.rn
             WHERE p.reason IS NOT NULL
             ORDER BY p.rn
         ) TO {lit(str(path))} (FORMAT csv, HEADER true, NULLSTR {lit(plan.null_value or "")})
@@ -324,7 +318,8 @@ def _read(
                 return plan, []  # one record per physical line: nothing merged, nothing lost
         except duckdb.Error:
             pass  # a malformed line: the careful path says which and why
-    con.execute("DROP TABLE IF EXISTS parsed")
+    con.execute("DROP VIEW IF EXISTS parsed")
+    con.execute("DROP TABLE IF EXISTS parsed_rows")
     progress(f"reading {source.name} record by record")
     records = plan.csv.scratch / "records.csv"
     written, malformed = csvfile.split(plan.csv.path, plan.csv.columns, records)
@@ -403,21 +398,73 @@ def _changes_sql(payload: str) -> str:
     """
 
 
-def _events_in_memory(con: duckdb.DuckDBPyConnection, plan: Plan) -> pa.Table:
-    """The events as one Arrow table, typed and written in one pass over ``parsed``.
+#: CASE_EVENTS columns no import fills from the source: one value on every event (SQL)
+_IMPORT_CONSTANTS: Final = {
+    "actor_kind": "'importer'",
+    "visibility": "NULL",
+    "csat": "NULL",
+    "handle_seconds": "NULL",
+    "exception_type": "NULL",
+}
 
-    For a log that fits in memory the window carries the wide columns along instead of
+
+def _constant_columns(plan: Plan) -> dict[str, str]:
+    """CASE_EVENTS columns with one value on every event of this import (SQL): those no
+    import fills, and the fields the mapping leaves out (NULL)."""
+    constants = dict(_IMPORT_CONSTANTS)
+    for name in (*PLAIN_FIELDS, "made_sla"):
+        if getattr(plan.mapping, name) is None:
+            constants[name] = "NULL"
+    if plan.attrs_json_column is None and not plan.mapping.attrs:
+        constants["attrs"] = "NULL"
+    return constants
+
+
+def _events_table(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
+    """The events as ``case_events`` in DuckDB (the CASE_EVENTS columns and types),
+    typed and written in one pass over ``parsed``.
+
+    For a log kept in DuckDB the window carries the wide columns along instead of
     joining them back, and ``seq`` is ``8 x input row + stage``: increasing in input
     order (ties at one instant keep it) but not dense, which only the Parquet file
-    promises.
+    promises. Only the columns that vary are stored (``case_event_rows``); the view
+    ``case_events`` adds the constant ones, which costs nothing to store or sort and
+    lets DuckDB fold the tests on them.
     """
-    payload = f", {', '.join(c for c in PLAIN_FIELDS if c not in ('team', 'agent', 'priority'))}"
-    payload += ", made_sla, attrs"
-    sql = f"""
-        SELECT {_event_columns(plan, "CAST(t.rn * 8 + t.stage + 2 AS BIGINT)", "t")}
-        FROM (SELECT *, unnest(stages) AS stage FROM ({_changes_sql(payload)})) AS t
-    """
-    return con.sql(sql).to_arrow_table().cast(CASE_EVENTS)
+    constants = _constant_columns(plan)
+    payload = "".join(
+        f", {name}"
+        for name in (*PLAIN_FIELDS, "made_sla", "attrs")
+        if name not in ("team", "agent", "priority") and name not in constants
+    )
+    stored = ", ".join(
+        f"CAST({ident(name)} AS {SQL_TYPES[name]}) AS {ident(name)}"
+        for name in COLUMNS
+        if name not in constants
+    )
+    seq = "CAST(t.rn * 8 + t.stage + 2 AS BIGINT)"
+    con.execute(f"""
+        CREATE TABLE case_event_rows AS
+        SELECT {stored}
+        FROM (
+            SELECT {_event_columns(plan, seq, "t", leave_out=constants)}
+            FROM (SELECT *, unnest(stages) AS stage FROM ({_changes_sql(payload)})) AS t
+        )
+    """)
+    every = ", ".join(
+        f"CAST({constants[name]} AS {SQL_TYPES[name]}) AS {ident(name)}"
+        if name in constants
+        else ident(name)
+        for name in COLUMNS
+    )
+    con.execute(f"CREATE VIEW case_events AS SELECT {every} FROM case_event_rows")
+
+
+def drop_scratch_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop what the pipeline builds on the way (all but ``case_events``)."""
+    con.execute("DROP VIEW IF EXISTS parsed")
+    for table in ("parsed_rows", "original", "typed_rows", "typed"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _derive(con: duckdb.DuckDBPyConnection) -> None:
@@ -494,7 +541,7 @@ def run(
     progress: Progress,
 ) -> Outcome:
     """Parse, reject, type and write ``out_tmp`` (sorted by case, time, seq) or, when it
-    is None, return the events as an Arrow table in no particular order; write
+    is None, the table ``case_events`` in ``con`` in no particular order; write
     ``rejects_tmp`` when there are rejects or ``rejects_always``."""
     columns = check_columns(con, plan, source)
     progress(f"reading {source.name}")
@@ -542,13 +589,13 @@ def run(
         _write_rejects(con, plan, columns, rejects_tmp)
         _append_malformed(rejects_tmp, columns, malformed)
     progress("typing events")
-    table = None
     if out_tmp is None:
         # the whole log at once, unsorted: the diagnostic orders each case itself
-        table = _events_in_memory(con, plan)
-        events = table.num_rows
+        _events_table(con, plan)
         # every case has exactly one creation event
-        cases = pc.sum(pc.equal(table["type"], "ticket.created")).as_py() or 0
+        cases, events = con.execute(
+            "SELECT count(*) FILTER (WHERE type = 'ticket.created'), count(*) FROM case_events"
+        ).fetchone()  # type: ignore[misc]
     else:
         _derive(con)
         progress("writing parquet")
@@ -562,7 +609,6 @@ def run(
         rows=rows,
         rejected=rejected,
         reasons=reasons,
-        table=table,
         unmapped=unmapped,
         status_map_draft=draft,
     )
@@ -603,28 +649,26 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, plan: Plan, path: Path) -> No
                 sink.put(batch)
 
 
-def _event_columns(plan: Plan, seq: str, row: str) -> str:
-    """The CASE_EVENTS select list of split events: ``t`` holds each event's stage and
-    state changes, ``row`` the input row's wide columns. Each split event carries the
-    state after itself, not after the row."""
-    return f"""
-            {row}.case_id,
-            {seq} AS seq,
-            {row}.ts AS "at",
-            {_TYPE_SQL} AS type,
-            {row}.activity, {row}.team, {row}.agent,
-            CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status ELSE {row}.status END
-                AS status,
-            {row}.customer, {row}.channel, {row}.category,
-            CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
-                ELSE {row}.priority END AS priority,
-            'importer' AS actor_kind,
-            NULL AS visibility,
-            {row}.made_sla,
-            NULL AS csat,
-            NULL AS handle_seconds,
-            NULL AS exception_type,
-            {_attrs_json(plan, f"{row}.attrs")} AS attrs"""
+def _event_columns(plan: Plan, seq: str, row: str, leave_out: Collection[str] = ()) -> str:
+    """The CASE_EVENTS select list of split events (but the columns in ``leave_out``):
+    ``t`` holds each event's stage and state changes, ``row`` the input row's wide
+    columns. Each split event carries the state after itself, not after the row."""
+    columns = {
+        **{name: f"{row}.{name}" for name in (*PLAIN_FIELDS, "made_sla")},
+        **_IMPORT_CONSTANTS,
+        "case_id": f"{row}.case_id",
+        "seq": seq,
+        "at": f"{row}.ts",
+        "type": _TYPE_SQL,
+        "status": f"""CASE WHEN t.ch_status AND t.stage < 3 THEN t.p_status
+                ELSE {row}.status END""",
+        "priority": f"""CASE WHEN t.ch_priority AND t.stage < 2 THEN t.p_priority
+                ELSE {row}.priority END""",
+        "attrs": _attrs_json(plan, f"{row}.attrs"),
+    }
+    return ",\n            ".join(
+        f"{columns[name]} AS {ident(name)}" for name in COLUMNS if name not in leave_out
+    )
 
 
 def _events_sql(plan: Plan, where_typed: str, where_parsed: str) -> str:
@@ -644,6 +688,11 @@ class _ParquetSink:
     record batches (pyarrow releases the GIL while it encodes and compresses)."""
 
     def __init__(self, path: Path) -> None:
+        import pyarrow.parquet as pq
+
+        from opsdesk.analytics.schema import CASE_EVENTS
+
+        self._schema = CASE_EVENTS
         self._writer = pq.ParquetWriter(path, CASE_EVENTS, compression="zstd")
         self._queue: queue.Queue[pa.RecordBatch | None] = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
@@ -654,12 +703,14 @@ class _ParquetSink:
         return self
 
     def _drain(self) -> None:
+        import pyarrow as pa
+
         while (batch := self._queue.get()) is not None:
             if self._error is not None:
                 continue  # keep draining so the producer never blocks
             try:
                 # the session zone is only Arrow metadata on the instants: casting relabels
-                self._writer.write_table(pa.Table.from_batches([batch]).cast(CASE_EVENTS))
+                self._writer.write_table(pa.Table.from_batches([batch]).cast(self._schema))
             except BaseException as exc:  # re-raised in the caller's thread
                 self._error = exc
 

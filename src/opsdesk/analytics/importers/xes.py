@@ -11,16 +11,17 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from xml.etree.ElementTree import Element, ParseError
 
 import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
 from opsdesk.analytics.importers.mapping import ColumnMapping, ImportRefused
+
+if TYPE_CHECKING:  # imported where a log is flattened: the importer loads this module always
+    import pyarrow as pa
 
 ATTRIBUTE_TAGS: Final = frozenset(
     {"string", "date", "int", "float", "boolean", "id", "list", "container"}
@@ -167,6 +168,9 @@ def _rows(path: Path, keys: XesKeys) -> Iterator[list[str | None]]:
 
 def flatten(path: Path, keys: XesKeys, out: Path) -> int:
     """Write the events of ``path`` to the Parquet table ``out``; the number of events."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     schema = pa.schema([pa.field(name, pa.string()) for name in COLUMNS])
     n = 0
     try:
@@ -192,6 +196,8 @@ def flatten(path: Path, keys: XesKeys, out: Path) -> int:
 
 
 def _table(batch: list[list[str | None]], schema: pa.Schema) -> pa.Table:
+    import pyarrow as pa
+
     return pa.Table.from_arrays(
         [pa.array([row[i] for row in batch], pa.string()) for i in range(len(COLUMNS))],
         schema=schema,

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     page_size_max: int = Field(
         default=500, description="Largest page a list endpoint returns in one response."
     )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest request body the API accepts, in bytes; a larger one is refused "
+        "with 413 before it is read whole.",
+    )
     log_level: str = Field(default="info", description="Log level of the server (uvicorn).")
     jobs_interval: float = Field(
         default=5.0,

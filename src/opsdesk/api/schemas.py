@@ -8,16 +8,101 @@ teams, exception types) is checked by the domain, whose refusals say what is all
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import Path, Query
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
+from opsdesk.domain import limits
+from opsdesk.domain.commands import normalise_handle
+from opsdesk.domain.errors import DomainError
 from opsdesk.domain.lifecycle import Status
 
 Priority = Literal["low", "normal", "high", "urgent"]
 Channel = Literal["email", "chat", "phone", "api", "bot", "voice", "web"]
 HandleKind = Literal["email", "phone", "chat", "external"]
 Tier = Literal["standard", "gold", "vip"]
+
+
+# --- bounded inputs: the numbers are the domain's (opsdesk.domain.limits) -------------
+
+
+def _visible(value: str) -> str:
+    problem = limits.text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _visible_or_empty(value: str) -> str:
+    return _visible(value) if value else value
+
+
+def _text(max_length: int) -> Any:
+    """Required text: trimmed, 1..max_length characters, with a visible character."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
+        AfterValidator(_visible),
+    ]
+
+
+def _optional_text(max_length: int) -> Any:
+    """Optional text: trimmed, empty or up to max_length characters with a visible one."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=max_length),
+        AfterValidator(_visible_or_empty),
+    ]
+
+
+Id = Annotated[int, Field(ge=1, le=limits.MAX_ID, description="A positive 64-bit id.")]
+Name = _text(limits.MAX_NAME)
+Subject = _text(limits.MAX_SUBJECT)
+MessageBody = _text(limits.MAX_BODY)
+Reason = _text(limits.MAX_REASON)
+OptionalReason = _optional_text(limits.MAX_REASON)
+LongReason = _text(limits.MAX_NOTE)
+Note = _optional_text(limits.MAX_NOTE)
+Code = _text(limits.MAX_CODE)
+Tag = _text(limits.MAX_TAG)
+HandleValue = _text(limits.MAX_HANDLE)
+PathId = Annotated[
+    int,
+    Path(
+        ge=1,
+        le=limits.MAX_ID,
+        description="A positive 64-bit id; one out of range answers 422, an unknown one 404.",
+    ),
+]
+QueryId = Annotated[int | None, Query(ge=1, le=limits.MAX_ID)]
+QueryCode = Annotated[str | None, Query(max_length=limits.MAX_CODE)]
+Seq = Annotated[int, Query(ge=0, le=limits.MAX_ID, description="Return events after this seq.")]
+CsatScore = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=limits.CSAT_MIN,
+        le=limits.CSAT_MAX,
+        description="An integer from 1 to 5; booleans, strings and fractions are refused.",
+    ),
+]
+
+
+def _checked_handle(kind: str, value: str) -> str:
+    # the domain's rule (e-mail syntax by email-validator), raised as a field error here
+    try:
+        normalise_handle(kind, value)
+    except DomainError as exc:
+        raise ValueError(exc.message) from None
+    return value
 
 
 class _Request(BaseModel):
@@ -87,7 +172,14 @@ class HandleIn(_Request):
     )
 
     kind: HandleKind
-    value: str = Field(min_length=1, max_length=320)
+    value: HandleValue = Field(
+        description="An e-mail address (checked), phone, chat or external id."
+    )
+
+    @model_validator(mode="after")
+    def _valid_handle(self) -> Self:
+        _checked_handle(self.kind, self.value)
+        return self
 
 
 class CustomerCreate(_Request):
@@ -105,15 +197,15 @@ class CustomerCreate(_Request):
         },
     )
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     tier: Tier = "standard"
-    handles: list[HandleIn] = Field(default_factory=list)
+    handles: list[HandleIn] = Field(default_factory=list, max_length=limits.MAX_HANDLES)
 
 
 class CustomerMerge(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"source_id": 12}]})
 
-    source_id: int = Field(description="The duplicate customer merged into the one in the path.")
+    source_id: Id = Field(description="The duplicate customer merged into the one in the path.")
 
 
 class Customer(_Response):
@@ -140,13 +232,13 @@ class CustomerRef(_Request):
         },
     )
 
-    id: int | None = None
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=320)
-    chat: str | None = Field(default=None, max_length=320)
-    external: str | None = Field(default=None, max_length=320)
-    name: str | None = Field(
-        default=None, max_length=200, description="Name for a customer created from a handle."
+    id: Id | None = None
+    email: HandleValue | None = Field(default=None, description="An e-mail address (checked).")
+    phone: HandleValue | None = None
+    chat: HandleValue | None = None
+    external: HandleValue | None = None
+    name: Name | None = Field(
+        default=None, description="Name for a customer created from a handle."
     )
     tier: Tier = "standard"
 
@@ -155,6 +247,9 @@ class CustomerRef(_Request):
         given = [k for k in ("id", "email", "phone", "chat", "external") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError("give exactly one of id, email, phone, chat or external")
+        for kind in ("email", "phone", "chat", "external"):
+            if getattr(self, kind):
+                _checked_handle(kind, getattr(self, kind))
         return self
 
     def handle(self) -> tuple[str, str] | None:
@@ -186,15 +281,15 @@ class TicketCreate(_Request):
     )
 
     customer: CustomerRef
-    subject: str = Field(min_length=1, max_length=300)
+    subject: Subject
     channel: Channel
     priority: Priority | None = Field(default=None, description="Defaults to the model's.")
-    request_type: str | None = Field(
+    request_type: Code | None = Field(
         default=None, description="With a request type the ticket is triaged to its owner team."
     )
-    tags: list[str] = Field(default_factory=list)
-    body: str | None = Field(default=None, description="The customer's first message.")
-    follow_up_of: int | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=limits.MAX_TAGS)
+    body: MessageBody | None = Field(default=None, description="The customer's first message.")
+    follow_up_of: Id | None = None
 
 
 class Message(_Response):
@@ -290,7 +385,7 @@ class StatusChange(_Request):
     )
 
     status: Status
-    reason: str = Field(default="", max_length=1000)
+    reason: OptionalReason = ""
 
 
 class PriorityChange(_Request):
@@ -301,7 +396,7 @@ class PriorityChange(_Request):
     )
 
     priority: Priority
-    reason: str = Field(default="", max_length=1000)
+    reason: OptionalReason = ""
 
 
 class Transfer(_Request):
@@ -313,9 +408,9 @@ class Transfer(_Request):
         },
     )
 
-    reason: str = Field(min_length=1, max_length=1000)
-    to_team: str | None = None
-    to_agent: int | None = None
+    reason: Reason
+    to_team: Code | None = None
+    to_agent: Id | None = None
 
 
 class MessageCreate(_Request):
@@ -329,7 +424,7 @@ class MessageCreate(_Request):
         },
     )
 
-    body: str = Field(min_length=1)
+    body: MessageBody
     visibility: Literal["public", "internal"] = "public"
     author_kind: Literal["agent", "customer", "bot", "system"] | None = Field(
         default=None, description="Defaults to the calling agent; `customer` logs their reply."
@@ -340,7 +435,7 @@ class MessageCreate(_Request):
 class Accept(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"agent_id": 4}]})
 
-    agent_id: int | None = Field(
+    agent_id: Id | None = Field(
         default=None, description="Defaults to the caller; naming another needs tickets.assign."
     )
 
@@ -350,8 +445,8 @@ class Triage(_Request):
         extra="forbid", json_schema_extra={"examples": [{"request_type": "refund"}]}
     )
 
-    request_type: str = Field(min_length=1, max_length=64)
-    rule: str | None = None
+    request_type: Code
+    rule: Code | None = None
 
 
 class TagsChange(_Request):
@@ -359,8 +454,8 @@ class TagsChange(_Request):
         extra="forbid", json_schema_extra={"examples": [{"add": ["vip"], "remove": ["billing"]}]}
     )
 
-    add: list[str] = Field(default_factory=list)
-    remove: list[str] = Field(default_factory=list)
+    add: list[Tag] = Field(default_factory=list, max_length=limits.MAX_TAGS)
+    remove: list[Tag] = Field(default_factory=list, max_length=limits.MAX_TAGS)
 
 
 class Csat(_Request):
@@ -368,8 +463,8 @@ class Csat(_Request):
         extra="forbid", json_schema_extra={"examples": [{"score": 5, "comment": "quick and kind"}]}
     )
 
-    score: int = Field(ge=1, le=5)
-    comment: str = Field(default="", max_length=2000)
+    score: CsatScore
+    comment: Note = ""
 
 
 # --- exceptions ----------------------------------------------------------------------
@@ -386,8 +481,8 @@ class ExceptionRequest(_Request):
         },
     )
 
-    exception_type: str = Field(min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=2000)
+    exception_type: Code
+    reason: LongReason
 
 
 class ExceptionDecision(_Request):
@@ -398,7 +493,7 @@ class ExceptionDecision(_Request):
     )
 
     decision: Literal["approve", "deny"]
-    note: str = Field(default="", max_length=2000)
+    note: Note = ""
 
 
 class ExceptionOut(_Response):

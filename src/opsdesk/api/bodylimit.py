@@ -1,7 +1,8 @@
 """Refuse request bodies over the configured size with 413, before they are read whole.
 
-Pure ASGI (not ``BaseHTTPMiddleware``) so it sees the body as it streams. Starlette and
-uvicorn have no body-size limit of their own, hence this small wrapper.
+Pure ASGI (not ``BaseHTTPMiddleware``) so it sees the body as it streams. Written here
+rather than FastAPI's ``max_body_size``: that one lets a route run despite a too-long
+Content-Length and then answers 413 in text/plain, not as a problem document.
 """
 
 from __future__ import annotations

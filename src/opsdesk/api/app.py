@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             problem = schemas.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(problem.pop("$defs", {}))
             components["Problem"] = problem
+            schemas.exact_integer_bounds(spec)
             app.openapi_schema = spec
         return app.openapi_schema
 

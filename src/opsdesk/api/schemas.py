@@ -566,3 +566,22 @@ class ModelVersion(_Response):
 
 class Health(BaseModel):
     status: Literal["ok"]
+
+
+def exact_integer_bounds(node: Any) -> None:
+    """Put integer bounds back as integers in an OpenAPI document, in place.
+
+    FastAPI's OpenAPI model types ``minimum``/``maximum`` as floats, which turns 2^63-1
+    into 2^63 (9.223372036854776e18); only the id bound is large enough to be rounded.
+    """
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                value = node.get(key)
+                if isinstance(value, float) and value.is_integer():
+                    node[key] = limits.MAX_ID if value == float(limits.MAX_ID) else int(value)
+        for child in node.values():
+            exact_integer_bounds(child)
+    elif isinstance(node, list):
+        for child in node:
+            exact_integer_bounds(child)

@@ -45,35 +45,30 @@ def _visible_or_empty(value: str) -> str:
     return _visible(value) if value else value
 
 
-def _text(max_length: int) -> Any:
-    """Required text: trimmed, 1..max_length characters, with a visible character."""
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
-        AfterValidator(_visible),
-    ]
+# required text: trimmed, 1..N characters with a visible one; optional text may be empty
+_Visible = AfterValidator(_visible)
+_VisibleOrEmpty = AfterValidator(_visible_or_empty)
 
 
-def _optional_text(max_length: int) -> Any:
-    """Optional text: trimmed, empty or up to max_length characters with a visible one."""
-    return Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, max_length=max_length),
-        AfterValidator(_visible_or_empty),
-    ]
+def _required(max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
+
+
+def _optional(max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, max_length=max_length)
 
 
 Id = Annotated[int, Field(ge=1, le=limits.MAX_ID, description="A positive 64-bit id.")]
-Name = _text(limits.MAX_NAME)
-Subject = _text(limits.MAX_SUBJECT)
-MessageBody = _text(limits.MAX_BODY)
-Reason = _text(limits.MAX_REASON)
-OptionalReason = _optional_text(limits.MAX_REASON)
-LongReason = _text(limits.MAX_NOTE)
-Note = _optional_text(limits.MAX_NOTE)
-Code = _text(limits.MAX_CODE)
-Tag = _text(limits.MAX_TAG)
-HandleValue = _text(limits.MAX_HANDLE)
+Name = Annotated[str, _required(limits.MAX_NAME), _Visible]
+Subject = Annotated[str, _required(limits.MAX_SUBJECT), _Visible]
+MessageBody = Annotated[str, _required(limits.MAX_BODY), _Visible]
+Reason = Annotated[str, _required(limits.MAX_REASON), _Visible]
+OptionalReason = Annotated[str, _optional(limits.MAX_REASON), _VisibleOrEmpty]
+LongReason = Annotated[str, _required(limits.MAX_NOTE), _Visible]
+Note = Annotated[str, _optional(limits.MAX_NOTE), _VisibleOrEmpty]
+Code = Annotated[str, _required(limits.MAX_CODE), _Visible]
+Tag = Annotated[str, _required(limits.MAX_TAG), _Visible]
+HandleValue = Annotated[str, _required(limits.MAX_HANDLE), _Visible]
 PathId = Annotated[
     int,
     Path(

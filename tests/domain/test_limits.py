@@ -6,7 +6,7 @@ import pytest
 
 from opsdesk.desk import service
 from opsdesk.domain import limits
-from opsdesk.domain.errors import Conflict, DomainError
+from opsdesk.domain.errors import Conflict, DomainError, NotFound
 from opsdesk.store.db import Database
 from opsdesk.store.uow import UnitOfWork
 from tests import factories
@@ -63,3 +63,9 @@ def test_csat_once_and_only_an_int(model_db: Database) -> None:
         service.record_csat(uow, ticket.id, 3)
     with pytest.raises(Conflict, match="once"), UnitOfWork(model_db) as uow:
         service.record_csat(uow, ticket.id, 5)
+
+
+def test_an_id_beyond_the_database_integer_is_not_found(model_db: Database) -> None:
+    for bad in (2**63, 10**30, 0, -1):
+        with pytest.raises(NotFound), UnitOfWork(model_db) as uow:
+            service.change_tags(uow, bad, ["x"], [])

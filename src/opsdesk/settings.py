@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         description="Largest operating model file `opsdesk model check/diff/apply` and "
         "`opsdesk init --model` read; a larger one is refused unread.",
     )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest request body the API accepts, in bytes; a larger one is refused "
+        "with 413 before it is read whole.",
+    )
     log_level: str = Field(default="info", description="Log level of the server (uvicorn).")
     jobs_interval: float = Field(
         default=5.0,

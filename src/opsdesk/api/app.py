@@ -11,12 +11,15 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from opsdesk.api import schemas
+from opsdesk.api.bodylimit import BodySizeLimit
 from opsdesk.api.problems import install_problem_handlers, problem_responses
 from opsdesk.api.routes import audit, customers, events, exceptions, meta, model, routing, tickets
 from opsdesk.settings import Settings
 from opsdesk.store.db import Database
 
 API_PREFIX = "/api/v1"
+# problems any /api/v1 operation can answer; 429 comes with rate limiting (docs/api.md)
+V1_PROBLEMS = (400, 401, 403, 413, 422, 429)
 
 _DESCRIPTION = """\
 The JSON API of opsdesk. Authenticate every `/api/v1` call with
@@ -57,8 +60,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.state.settings = settings
     app.state.db = database
     install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
-    v1 = APIRouter(prefix=API_PREFIX, responses=problem_responses(401, 403, 422))
+    v1 = APIRouter(prefix=API_PREFIX, responses=problem_responses(*V1_PROBLEMS))
     for module in (tickets, customers, exceptions, events, model, routing, audit):
         v1.include_router(module.router)
     app.include_router(v1)
@@ -77,6 +81,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             problem = schemas.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(problem.pop("$defs", {}))
             components["Problem"] = problem
+            schemas.exact_integer_bounds(spec)
             app.openapi_schema = spec
         return app.openapi_schema
 

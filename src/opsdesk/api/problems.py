@@ -39,6 +39,8 @@ _TITLES = {
     "idempotency-key-reused": "Idempotency key reused",
     "invalid-idempotency-key": "Invalid Idempotency-Key header",
     "invalid-cursor": "Invalid cursor",
+    "body-too-large": "Request body too large",
+    "rate-limited": "Too many requests",
     "database-not-ready": "Database not ready",
     "internal-error": "Internal server error",
 }
@@ -99,6 +101,8 @@ def _code_for_status(status: int) -> str:
         403: "permission-denied",
         404: "not-found",
         409: "conflict",
+        413: "body-too-large",
+        429: "rate-limited",
     }.get(status, _phrase(status).lower().replace(" ", "-"))
 
 

@@ -8,16 +8,96 @@ teams, exception types) is checked by the domain, whose refusals say what is all
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import Path, Query
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
+from opsdesk.domain import limits
+from opsdesk.domain.commands import normalise_handle
+from opsdesk.domain.errors import DomainError
 from opsdesk.domain.lifecycle import Status
 
 Priority = Literal["low", "normal", "high", "urgent"]
 Channel = Literal["email", "chat", "phone", "api", "bot", "voice", "web"]
 HandleKind = Literal["email", "phone", "chat", "external"]
 Tier = Literal["standard", "gold", "vip"]
+
+
+# --- bounded inputs: the numbers are the domain's (opsdesk.domain.limits) -------------
+
+
+def _visible(value: str) -> str:
+    problem = limits.text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _visible_or_empty(value: str) -> str:
+    return _visible(value) if value else value
+
+
+# required text: trimmed, 1..N characters with a visible one; optional text may be empty
+_Visible = AfterValidator(_visible)
+_VisibleOrEmpty = AfterValidator(_visible_or_empty)
+
+
+def _required(max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
+
+
+def _optional(max_length: int) -> StringConstraints:
+    return StringConstraints(strip_whitespace=True, max_length=max_length)
+
+
+Id = Annotated[int, Field(ge=1, le=limits.MAX_ID, description="A positive 64-bit id.")]
+Name = Annotated[str, _required(limits.MAX_NAME), _Visible]
+Subject = Annotated[str, _required(limits.MAX_SUBJECT), _Visible]
+MessageBody = Annotated[str, _required(limits.MAX_BODY), _Visible]
+Reason = Annotated[str, _required(limits.MAX_REASON), _Visible]
+OptionalReason = Annotated[str, _optional(limits.MAX_REASON), _VisibleOrEmpty]
+LongReason = Annotated[str, _required(limits.MAX_NOTE), _Visible]
+Note = Annotated[str, _optional(limits.MAX_NOTE), _VisibleOrEmpty]
+Code = Annotated[str, _required(limits.MAX_CODE), _Visible]
+Tag = Annotated[str, _required(limits.MAX_TAG), _Visible]
+HandleValue = Annotated[str, _required(limits.MAX_HANDLE), _Visible]
+PathId = Annotated[
+    int,
+    Path(
+        ge=1,
+        le=limits.MAX_ID,
+        description="A positive 64-bit id; one out of range answers 422, an unknown one 404.",
+    ),
+]
+QueryId = Annotated[int | None, Query(ge=1, le=limits.MAX_ID)]
+QueryCode = Annotated[str | None, Query(max_length=limits.MAX_CODE)]
+Seq = Annotated[int, Query(ge=0, le=limits.MAX_ID, description="Return events after this seq.")]
+CsatScore = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=limits.CSAT_MIN,
+        le=limits.CSAT_MAX,
+        description="An integer from 1 to 5; booleans, strings and fractions are refused.",
+    ),
+]
+
+
+def _checked_handle(kind: str, value: str) -> str:
+    # the domain's rule (e-mail syntax by email-validator), raised as a field error here
+    try:
+        normalise_handle(kind, value)
+    except DomainError as exc:
+        raise ValueError(exc.message) from None
+    return value
 
 
 class _Request(BaseModel):
@@ -87,7 +167,14 @@ class HandleIn(_Request):
     )
 
     kind: HandleKind
-    value: str = Field(min_length=1, max_length=320)
+    value: HandleValue = Field(
+        description="An e-mail address (checked), phone, chat or external id."
+    )
+
+    @model_validator(mode="after")
+    def _valid_handle(self) -> Self:
+        _checked_handle(self.kind, self.value)
+        return self
 
 
 class CustomerCreate(_Request):
@@ -105,15 +192,15 @@ class CustomerCreate(_Request):
         },
     )
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     tier: Tier = "standard"
-    handles: list[HandleIn] = Field(default_factory=list)
+    handles: list[HandleIn] = Field(default_factory=list, max_length=limits.MAX_HANDLES)
 
 
 class CustomerMerge(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"source_id": 12}]})
 
-    source_id: int = Field(description="The duplicate customer merged into the one in the path.")
+    source_id: Id = Field(description="The duplicate customer merged into the one in the path.")
 
 
 class Customer(_Response):
@@ -140,13 +227,13 @@ class CustomerRef(_Request):
         },
     )
 
-    id: int | None = None
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=320)
-    chat: str | None = Field(default=None, max_length=320)
-    external: str | None = Field(default=None, max_length=320)
-    name: str | None = Field(
-        default=None, max_length=200, description="Name for a customer created from a handle."
+    id: Id | None = None
+    email: HandleValue | None = Field(default=None, description="An e-mail address (checked).")
+    phone: HandleValue | None = None
+    chat: HandleValue | None = None
+    external: HandleValue | None = None
+    name: Name | None = Field(
+        default=None, description="Name for a customer created from a handle."
     )
     tier: Tier = "standard"
 
@@ -155,6 +242,9 @@ class CustomerRef(_Request):
         given = [k for k in ("id", "email", "phone", "chat", "external") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError("give exactly one of id, email, phone, chat or external")
+        for kind in ("email", "phone", "chat", "external"):
+            if getattr(self, kind):
+                _checked_handle(kind, getattr(self, kind))
         return self
 
     def handle(self) -> tuple[str, str] | None:
@@ -186,15 +276,15 @@ class TicketCreate(_Request):
     )
 
     customer: CustomerRef
-    subject: str = Field(min_length=1, max_length=300)
+    subject: Subject
     channel: Channel
     priority: Priority | None = Field(default=None, description="Defaults to the model's.")
-    request_type: str | None = Field(
+    request_type: Code | None = Field(
         default=None, description="With a request type the ticket is triaged to its owner team."
     )
-    tags: list[str] = Field(default_factory=list)
-    body: str | None = Field(default=None, description="The customer's first message.")
-    follow_up_of: int | None = None
+    tags: list[Tag] = Field(default_factory=list, max_length=limits.MAX_TAGS)
+    body: MessageBody | None = Field(default=None, description="The customer's first message.")
+    follow_up_of: Id | None = None
 
 
 class Message(_Response):
@@ -290,7 +380,7 @@ class StatusChange(_Request):
     )
 
     status: Status
-    reason: str = Field(default="", max_length=1000)
+    reason: OptionalReason = ""
 
 
 class PriorityChange(_Request):
@@ -301,7 +391,7 @@ class PriorityChange(_Request):
     )
 
     priority: Priority
-    reason: str = Field(default="", max_length=1000)
+    reason: OptionalReason = ""
 
 
 class Transfer(_Request):
@@ -313,9 +403,9 @@ class Transfer(_Request):
         },
     )
 
-    reason: str = Field(min_length=1, max_length=1000)
-    to_team: str | None = None
-    to_agent: int | None = None
+    reason: Reason
+    to_team: Code | None = None
+    to_agent: Id | None = None
 
 
 class MessageCreate(_Request):
@@ -329,7 +419,7 @@ class MessageCreate(_Request):
         },
     )
 
-    body: str = Field(min_length=1)
+    body: MessageBody
     visibility: Literal["public", "internal"] = "public"
     author_kind: Literal["agent", "customer", "bot", "system"] | None = Field(
         default=None, description="Defaults to the calling agent; `customer` logs their reply."
@@ -340,7 +430,7 @@ class MessageCreate(_Request):
 class Accept(_Request):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"agent_id": 4}]})
 
-    agent_id: int | None = Field(
+    agent_id: Id | None = Field(
         default=None, description="Defaults to the caller; naming another needs tickets.assign."
     )
 
@@ -350,8 +440,8 @@ class Triage(_Request):
         extra="forbid", json_schema_extra={"examples": [{"request_type": "refund"}]}
     )
 
-    request_type: str = Field(min_length=1, max_length=64)
-    rule: str | None = None
+    request_type: Code
+    rule: Code | None = None
 
 
 class TagsChange(_Request):
@@ -359,8 +449,8 @@ class TagsChange(_Request):
         extra="forbid", json_schema_extra={"examples": [{"add": ["vip"], "remove": ["billing"]}]}
     )
 
-    add: list[str] = Field(default_factory=list)
-    remove: list[str] = Field(default_factory=list)
+    add: list[Tag] = Field(default_factory=list, max_length=limits.MAX_TAGS)
+    remove: list[Tag] = Field(default_factory=list, max_length=limits.MAX_TAGS)
 
 
 class Csat(_Request):
@@ -368,8 +458,8 @@ class Csat(_Request):
         extra="forbid", json_schema_extra={"examples": [{"score": 5, "comment": "quick and kind"}]}
     )
 
-    score: int = Field(ge=1, le=5)
-    comment: str = Field(default="", max_length=2000)
+    score: CsatScore
+    comment: Note = ""
 
 
 # --- exceptions ----------------------------------------------------------------------
@@ -386,8 +476,8 @@ class ExceptionRequest(_Request):
         },
     )
 
-    exception_type: str = Field(min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=2000)
+    exception_type: Code
+    reason: LongReason
 
 
 class ExceptionDecision(_Request):
@@ -398,7 +488,7 @@ class ExceptionDecision(_Request):
     )
 
     decision: Literal["approve", "deny"]
-    note: str = Field(default="", max_length=2000)
+    note: Note = ""
 
 
 class ExceptionOut(_Response):
@@ -494,3 +584,22 @@ class AuditPage(BaseModel):
     next_after_seq: int | None = Field(
         description="Pass as `after_seq` for the next page; null on the last page."
     )
+
+
+def exact_integer_bounds(node: Any) -> None:
+    """Put integer bounds back as integers in an OpenAPI document, in place.
+
+    FastAPI's OpenAPI model types ``minimum``/``maximum`` as floats, which turns 2^63-1
+    into 2^63 (9.223372036854776e18); only the id bound is large enough to be rounded.
+    """
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+                value = node.get(key)
+                if isinstance(value, float) and value.is_integer():
+                    node[key] = limits.MAX_ID if value == float(limits.MAX_ID) else int(value)
+        for child in node.values():
+            exact_integer_bounds(child)
+    elif isinstance(node, list):
+        for child in node:
+            exact_integer_bounds(child)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from email_validator import EmailNotValidError, validate_email
+
 from opsdesk.domain import events as ev
 from opsdesk.domain.errors import (
     Conflict,
@@ -23,14 +25,26 @@ from opsdesk.domain.errors import (
 )
 from opsdesk.domain.events import NewEvent, new_event
 from opsdesk.domain.lifecycle import TRANSITIONS, allowed, is_reopen
+from opsdesk.domain.limits import (
+    CSAT_MAX,
+    CSAT_MIN,
+    MAX_BODY,
+    MAX_HANDLE,
+    MAX_HANDLES,
+    MAX_NAME,
+    MAX_NOTE,
+    MAX_REASON,
+    MAX_SUBJECT,
+    MAX_TAG,
+    MAX_TAGS,
+    text_problem,
+)
 from opsdesk.domain.state import CustomerState, ExceptionState, TicketState, UserState
 from opsdesk.model import OperatingModel
 from opsdesk.model.vocabulary import CHANNELS, CUSTOMER_TIERS, PRIORITIES
 
 HANDLE_KINDS = ("email", "phone", "chat", "external")
 PRESENCES = ("online", "away", "offline")
-MAX_SUBJECT = 300
-MAX_BODY = 100_000
 
 
 class IdAllocator(Protocol):
@@ -76,7 +90,29 @@ def _text(value: str, what: str, limit: int) -> str:
         raise DomainError(f"{what} must not be empty")
     if len(value) > limit:
         raise DomainError(f"{what} is longer than {limit} characters")
+    problem = text_problem(value)
+    if problem:
+        raise DomainError(f"{what} {problem}")
     return value
+
+
+def _optional_text(value: str, what: str, limit: int) -> str:
+    """Like :func:`_text`, but an empty value is allowed (and stays empty)."""
+    return _text(value, what, limit) if value.strip() else ""
+
+
+def _tags(values: Iterable[str]) -> set[str]:
+    """Tags as stored: trimmed and lower-cased; a blank one is dropped."""
+    return {_text(t, "a tag", MAX_TAG).lower() for t in values if t.strip()}
+
+
+def _tag_count(ticket_id: int | None, tags: set[str]) -> None:
+    if len(tags) > MAX_TAGS:
+        where = f"ticket {ticket_id}" if ticket_id is not None else "a ticket"
+        raise DomainError(
+            f"{where} would have {len(tags)} tags; at most {MAX_TAGS} are allowed, "
+            "remove some first"
+        )
 
 
 def _priority(value: str) -> str:
@@ -148,6 +184,9 @@ def create_customer(
     ctx.require("customers.write")
     if tier not in CUSTOMER_TIERS:
         raise DomainError(f"unknown tier {tier!r}; use one of {', '.join(CUSTOMER_TIERS)}")
+    handles = list(handles)
+    if len(handles) > MAX_HANDLES:
+        raise DomainError(f"a customer has at most {MAX_HANDLES} handles; {len(handles)} given")
     clean = [normalise_handle(kind, value) for kind, value in handles]
     if len(set(clean)) != len(clean):
         raise DomainError("the same handle is given twice")
@@ -159,7 +198,7 @@ def create_customer(
             )
     customer_id = ctx.ids.next_id("customer")
     payload = ev.CustomerCreated(
-        name=_text(name, "customer name", 200),
+        name=_text(name, "customer name", MAX_NAME),
         tier=tier,
         handles=[ev.Handle(kind=k, value=v) for k, v in clean],
     )
@@ -170,13 +209,14 @@ def normalise_handle(kind: str, value: str) -> tuple[str, str]:
     """A channel handle as stored: known kind, trimmed, e-mail lower-cased."""
     if kind not in HANDLE_KINDS:
         raise DomainError(f"unknown handle kind {kind!r}; use one of {', '.join(HANDLE_KINDS)}")
-    value = value.strip()
+    value = _text(value, "a handle value", MAX_HANDLE)
     if kind == "email":
+        try:
+            # syntax only: no DNS; .test addresses (RFC 6761) are what demos and fixtures use
+            validate_email(value, check_deliverability=False, test_environment=True)
+        except EmailNotValidError as exc:
+            raise DomainError(f"{value!r} is not an e-mail address: {exc}") from None
         value = value.lower()
-        if "@" not in value:
-            raise DomainError(f"{value!r} is not an e-mail address")
-    if not value:
-        raise DomainError("a handle value must not be empty")
     return (kind, value)
 
 
@@ -268,7 +308,7 @@ def create_user(
     user_id = ctx.ids.next_id("user")
     payload = ev.UserCreated(
         user_id=user_id,
-        name=_text(name, "user name", 200),
+        name=_text(name, "user name", MAX_NAME),
         email=email,
         roles=roles,
         teams=teams,
@@ -390,12 +430,14 @@ def create_ticket(
         raise DomainError(
             f"ticket {follow_up_of.id} belongs to another customer; cannot follow it up"
         )
+    tag_set = _tags(tags)
+    _tag_count(None, tag_set)
     ticket_id = ctx.ids.next_id("ticket")
     created = ev.TicketCreated(
         subject=_text(subject, "subject", MAX_SUBJECT),
         channel=_channel(channel),
         priority=_priority(priority or ctx.model.settings.default_priority),
-        tags=sorted({t.strip().lower() for t in tags if t.strip()}),
+        tags=sorted(tag_set),
         follow_up_of=follow_up_of.id if follow_up_of else None,
     )
     out = [new_event("ticket.created", created, ticket_id=ticket_id, customer_id=customer.id)]
@@ -524,7 +566,7 @@ def change_status(
         raise OwnershipViolation(
             f"ticket {ticket.id} has no owning agent; an agent must accept it before solving"
         )
-    return [_status(ticket, after, reason.strip())]
+    return [_status(ticket, after, _optional_text(reason, "reason", MAX_REASON))]
 
 
 def change_priority(
@@ -536,7 +578,9 @@ def change_priority(
     after = _priority(after)
     if after == ticket.priority:
         return []
-    payload = ev.TicketPriorityChanged(before=ticket.priority, after=after, reason=reason.strip())
+    payload = ev.TicketPriorityChanged(
+        before=ticket.priority, after=after, reason=_optional_text(reason, "reason", MAX_REASON)
+    )
     return [
         new_event(
             "ticket.priority_changed", payload, ticket_id=ticket.id, customer_id=ticket.customer_id
@@ -559,7 +603,7 @@ def transfer_ticket(
     """
     ctx.require("tickets.transfer")
     _open_ticket(ticket)
-    reason = _text(reason, "transfer reason", 1000)
+    reason = _text(reason, "transfer reason", MAX_REASON)
     team = to_team or ticket.owning_team
     if team is None:
         raise OwnershipViolation(
@@ -685,7 +729,7 @@ def contest_ownership(
         requested_agent=to_agent.id if to_agent else None,
         owning_team=team,
         lead_id=lead.id,
-        reason=_text(reason, "transfer reason", 1000),
+        reason=_text(reason, "transfer reason", MAX_REASON),
     )
     out = [
         new_event(
@@ -710,10 +754,11 @@ def change_tags(
     ctx.require("tickets.write")
     _open_ticket(ticket)
     current = set(ticket.tags)
-    added = sorted({t.strip().lower() for t in add if t.strip()} - current)
+    added = sorted(_tags(add) - current)
     removed = sorted({t.strip().lower() for t in remove} & current)
     if not added and not removed:
         return []
+    _tag_count(ticket.id, (current | set(added)) - set(removed))
     payload = ev.TicketTagsChanged(added=added, removed=removed)
     return [
         new_event(
@@ -790,9 +835,17 @@ def record_csat(ctx: Context, ticket: TicketState, score: int, comment: str = ""
     ctx.require("tickets.write")
     if ticket.status not in ("solved", "closed"):
         raise InvalidTransition(f"ticket {ticket.id} is {ticket.status}; CSAT follows a solve")
-    if not 1 <= score <= 5:
-        raise DomainError("a CSAT score is between 1 and 5")
-    payload = ev.TicketCsatReceived(score=score, comment=comment.strip()[:2000])
+    # bool is an int in Python; a rating of True is a caller's mistake, not a 1
+    if isinstance(score, bool) or not isinstance(score, int) or not CSAT_MIN <= score <= CSAT_MAX:
+        raise DomainError(f"a CSAT score is an integer from {CSAT_MIN} to {CSAT_MAX}")
+    if ticket.csat_score is not None:
+        raise Conflict(
+            f"ticket {ticket.id} already has a CSAT score ({ticket.csat_score}); "
+            "a customer rates a ticket once"
+        )
+    payload = ev.TicketCsatReceived(
+        score=score, comment=_optional_text(comment, "CSAT comment", MAX_NOTE)
+    )
     return [
         new_event(
             "ticket.csat_received", payload, ticket_id=ticket.id, customer_id=ticket.customer_id
@@ -823,7 +876,7 @@ def request_exception(
         exception_id=ctx.ids.next_id("exception"),
         exception_type=exception_type,
         request_type=ticket.request_type,
-        reason=_text(reason, "exception reason", 2000),
+        reason=_text(reason, "exception reason", MAX_NOTE),
         requested_by=ctx.actor.id if ctx.actor else None,
     )
     return [
@@ -862,7 +915,10 @@ def decide_exception(
         raise PermissionDenied("an exception cannot be decided by the person who requested it")
     expires = ctx.now + timedelta(minutes=xtype.max_duration) if approve else None
     payload = ev.ExceptionDecided(
-        exception_id=exception.id, decided_by=decider.id, note=note.strip(), expires_at=expires
+        exception_id=exception.id,
+        decided_by=decider.id,
+        note=_optional_text(note, "decision note", MAX_NOTE),
+        expires_at=expires,
     )
     kind = "exception.approved" if approve else "exception.denied"
     return [new_event(kind, payload, ticket_id=ticket.id, customer_id=ticket.customer_id)]

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from opsdesk.domain.commands import Context, check_ownership
 from opsdesk.domain.errors import NotFound
 from opsdesk.domain.events import Event, NewEvent
+from opsdesk.domain.limits import MAX_ID
 from opsdesk.domain.state import (
     CustomerState,
     ExceptionState,
@@ -342,6 +343,9 @@ class UnitOfWork:
         later write updates only the changed columns); :class:`NotFound` if missing."""
         if row_id in cache:
             return cache[row_id]
+        if not 1 <= row_id <= MAX_ID:
+            # beyond the database's integer the driver raises OverflowError: no such row
+            raise NotFound(f"{what} {row_id} does not exist")
         sql = self._sql[table]
         raw = None if self._rows is None else self._rows.rows.get((table, row_id))
         if raw is None:

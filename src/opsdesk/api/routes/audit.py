@@ -17,11 +17,11 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 @router.get("", response_model=s.AuditPage)
 def audit_trail(
     reader: ReadAccess,
-    after_seq: Annotated[int, Query(ge=0, description="Return rows after this seq.")] = 0,
+    after_seq: s.Seq = 0,
     limit: Annotated[int, Query(ge=1)] = 100,
-    action: Annotated[str | None, Query(description="Only rows of this action.")] = None,
-    actor_kind: Annotated[str | None, Query(description="Only rows of this actor kind.")] = None,
-    actor_id: Annotated[int | None, Query(description="Only rows of this actor.")] = None,
+    action: s.QueryCode = None,
+    actor_kind: s.QueryCode = None,
+    actor_id: s.QueryId = None,
     since: Annotated[
         datetime | None, Query(description="Only rows at or after this instant.")
     ] = None,

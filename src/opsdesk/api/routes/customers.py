@@ -36,13 +36,13 @@ async def create_customer(body: s.CustomerCreate, writer: WriteAccess) -> Respon
 
 
 @router.get("/{customer_id}", response_model=s.Customer)
-def get_customer(customer_id: int, reader: ReadAccess) -> s.Customer:
+def get_customer(customer_id: s.PathId, reader: ReadAccess) -> s.Customer:
     with reader.read("customers.read") as conn:
         return s.Customer.of(queries.get_customer(conn, customer_id))
 
 
 @router.post("/{customer_id}/handles", status_code=201, response_model=s.Customer)
-async def add_handle(customer_id: int, body: s.HandleIn, writer: WriteAccess) -> Response:
+async def add_handle(customer_id: s.PathId, body: s.HandleIn, writer: WriteAccess) -> Response:
     """Attach another channel handle (e-mail, phone, chat id, external id)."""
 
     def command(uow: UnitOfWork) -> s.Customer:
@@ -53,7 +53,9 @@ async def add_handle(customer_id: int, body: s.HandleIn, writer: WriteAccess) ->
 
 
 @router.post("/{customer_id}/merge", response_model=s.Customer)
-async def merge_customers(customer_id: int, body: s.CustomerMerge, writer: WriteAccess) -> Response:
+async def merge_customers(
+    customer_id: s.PathId, body: s.CustomerMerge, writer: WriteAccess
+) -> Response:
     """Merge the customer `source_id` into this one: its handles move here and both
     histories show on this customer's timeline."""
 
@@ -66,9 +68,9 @@ async def merge_customers(customer_id: int, body: s.CustomerMerge, writer: Write
 
 @router.get("/{customer_id}/timeline", response_model=s.EventPage)
 def customer_timeline(
-    customer_id: int,
+    customer_id: s.PathId,
     reader: ReadAccess,
-    after_seq: Annotated[int, Query(ge=0)] = 0,
+    after_seq: s.Seq = 0,
     limit: Annotated[int, Query(ge=1)] = 100,
 ) -> s.EventPage:
     """Every event of this customer and of the customers merged into it, on every

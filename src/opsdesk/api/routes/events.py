@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from opsdesk.api import schemas as s
 from opsdesk.api.deps import ReadAccess
 from opsdesk.desk import queries
+from opsdesk.domain.limits import MAX_CODE
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -16,10 +17,12 @@ router = APIRouter(prefix="/events", tags=["events"])
 @router.get("", response_model=s.EventPage)
 def events_feed(
     reader: ReadAccess,
-    after_seq: Annotated[int, Query(ge=0, description="Return events after this seq.")] = 0,
+    after_seq: s.Seq = 0,
     limit: Annotated[int, Query(ge=1)] = 100,
-    type: Annotated[str | None, Query(description="Only events of this type.")] = None,
-    ticket_id: int | None = None,
+    type: Annotated[
+        str | None, Query(max_length=MAX_CODE, description="Only events of this type.")
+    ] = None,
+    ticket_id: s.QueryId = None,
 ) -> s.EventPage:
     """Events with seq > after_seq in seq order (needs events.read)."""
     reader.check_limit(limit)

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/exceptions", tags=["exceptions"], responses=problem_
 @router.get("", response_model=s.ExceptionList)
 def list_exceptions(
     reader: ReadAccess,
-    ticket_id: int | None = None,
+    ticket_id: s.QueryId = None,
     status: Literal["requested", "approved", "denied", "expired"] | None = None,
 ) -> s.ExceptionList:
     """Exceptions, newest first, optionally of one ticket or in one status."""
@@ -41,7 +41,7 @@ def exception_stats(reader: ReadAccess) -> s.ExceptionStatsList:
 
 @router.post("/{exception_id}/decision", response_model=s.ExceptionOut)
 async def decide_exception(
-    exception_id: int, body: s.ExceptionDecision, writer: WriteAccess
+    exception_id: s.PathId, body: s.ExceptionDecision, writer: WriteAccess
 ) -> Response:
     """Approve or deny; only a holder of one of the type's approver roles may."""
     return await writer.submit(

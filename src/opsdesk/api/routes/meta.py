@@ -10,12 +10,15 @@ from sqlalchemy import text
 
 from opsdesk.api import schemas as s
 from opsdesk.api.deps import get_db
+from opsdesk.api.problems import problem_responses
 from opsdesk.store.db import Database
 
 router = APIRouter()
 
 
-@router.get("/healthz", response_model=s.Health, tags=["meta"])
+@router.get(
+    "/healthz", response_model=s.Health, tags=["meta"], responses=problem_responses(413, 503)
+)
 def healthz(db: Annotated[Database, Depends(get_db)]) -> s.Health:
     """Liveness and database reachability; no authentication."""
     with db.read() as conn:

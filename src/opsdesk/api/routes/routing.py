@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from opsdesk.api import schemas as s
 from opsdesk.api.deps import WriteAccess
 from opsdesk.api.problems import problem_responses
 from opsdesk.desk import service
@@ -29,7 +30,7 @@ class PresenceOut(BaseModel):
 
 
 @router.put("/{user_id}/presence", response_model=PresenceOut)
-async def set_presence(user_id: int, body: PresenceSet, writer: WriteAccess) -> Response:
+async def set_presence(user_id: s.PathId, body: PresenceSet, writer: WriteAccess) -> Response:
     """Set an agent online, away or offline. Anyone may set their own; someone else's
     needs users.manage, or tickets.assign for a member of one's own teams. Going online
     hands the agent the oldest queued tickets they may take, in the same transaction."""

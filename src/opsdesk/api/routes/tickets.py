@@ -72,15 +72,15 @@ async def create_ticket(body: s.TicketCreate, writer: WriteAccess) -> Response:
 def list_tickets(
     reader: ReadAccess,
     limit: Annotated[int, Query(ge=1, description="Page size, at most page_size_max.")] = 50,
-    cursor: str | None = None,
-    status: str | None = None,
-    owning_team: str | None = None,
-    owning_agent: int | None = None,
-    request_type: str | None = None,
-    priority: str | None = None,
-    channel: str | None = None,
-    tag: str | None = None,
-    customer_id: int | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    status: s.QueryCode = None,
+    owning_team: s.QueryCode = None,
+    owning_agent: s.QueryId = None,
+    request_type: s.QueryCode = None,
+    priority: s.QueryCode = None,
+    channel: s.QueryCode = None,
+    tag: s.QueryCode = None,
+    customer_id: s.QueryId = None,
 ) -> s.TicketPage:
     """Tickets matching every given filter, newest first, a page at a time."""
     reader.check_limit(limit)
@@ -104,7 +104,7 @@ def list_tickets(
 
 
 @router.get("/{ticket_id}", response_model=s.TicketDetail)
-def get_ticket(ticket_id: int, reader: ReadAccess) -> s.TicketDetail:
+def get_ticket(ticket_id: s.PathId, reader: ReadAccess) -> s.TicketDetail:
     """The ticket with its messages, oldest first."""
     with reader.read("tickets.read") as conn:
         ticket = queries.get_ticket(conn, ticket_id)
@@ -115,7 +115,7 @@ def get_ticket(ticket_id: int, reader: ReadAccess) -> s.TicketDetail:
 
 
 @router.get("/{ticket_id}/sla", response_model=s.SlaClockList)
-def ticket_sla(ticket_id: int, reader: ReadAccess) -> s.SlaClockList:
+def ticket_sla(ticket_id: s.PathId, reader: ReadAccess) -> s.SlaClockList:
     """The ticket's SLA clocks, oldest first: running, paused and ended, with due and
     warning times and the time counted so far."""
     with reader.read("tickets.read") as conn:
@@ -125,7 +125,7 @@ def ticket_sla(ticket_id: int, reader: ReadAccess) -> s.SlaClockList:
 
 
 @router.post("/{ticket_id}/status", response_model=s.Ticket)
-async def change_status(ticket_id: int, body: s.StatusChange, writer: WriteAccess) -> Response:
+async def change_status(ticket_id: s.PathId, body: s.StatusChange, writer: WriteAccess) -> Response:
     """Move the ticket along its lifecycle (new, open, pending, on_hold, solved, closed)."""
     return await writer.submit(
         lambda uow: s.Ticket.of(service.change_status(uow, ticket_id, body.status, body.reason))
@@ -133,14 +133,16 @@ async def change_status(ticket_id: int, body: s.StatusChange, writer: WriteAcces
 
 
 @router.post("/{ticket_id}/priority", response_model=s.Ticket)
-async def change_priority(ticket_id: int, body: s.PriorityChange, writer: WriteAccess) -> Response:
+async def change_priority(
+    ticket_id: s.PathId, body: s.PriorityChange, writer: WriteAccess
+) -> Response:
     return await writer.submit(
         lambda uow: s.Ticket.of(service.change_priority(uow, ticket_id, body.priority, body.reason))
     )
 
 
 @router.post("/{ticket_id}/transfer", response_model=s.Ticket)
-async def transfer_ticket(ticket_id: int, body: s.Transfer, writer: WriteAccess) -> Response:
+async def transfer_ticket(ticket_id: s.PathId, body: s.Transfer, writer: WriteAccess) -> Response:
     """Move ownership to another team and/or agent, with a reason."""
     return await writer.submit(
         lambda uow: s.Ticket.of(
@@ -152,7 +154,7 @@ async def transfer_ticket(ticket_id: int, body: s.Transfer, writer: WriteAccess)
 
 
 @router.post("/{ticket_id}/messages", status_code=201, response_model=s.Message)
-async def add_message(ticket_id: int, body: s.MessageCreate, writer: WriteAccess) -> Response:
+async def add_message(ticket_id: s.PathId, body: s.MessageCreate, writer: WriteAccess) -> Response:
     """Add a public reply or an internal note."""
 
     def command(uow: UnitOfWork) -> s.Message:
@@ -172,7 +174,7 @@ async def add_message(ticket_id: int, body: s.MessageCreate, writer: WriteAccess
 
 @router.post("/{ticket_id}/accept", response_model=s.Ticket)
 async def accept_ticket(
-    ticket_id: int, writer: WriteAccess, body: s.Accept | None = None
+    ticket_id: s.PathId, writer: WriteAccess, body: s.Accept | None = None
 ) -> Response:
     """Take ownership (yourself, or name an agent of the owning team)."""
     agent_id = body.agent_id if body else None
@@ -182,7 +184,7 @@ async def accept_ticket(
 
 
 @router.post("/{ticket_id}/triage", response_model=s.Ticket)
-async def triage_ticket(ticket_id: int, body: s.Triage, writer: WriteAccess) -> Response:
+async def triage_ticket(ticket_id: s.PathId, body: s.Triage, writer: WriteAccess) -> Response:
     """Set the request type; the first triage gives the ticket its owning team."""
     return await writer.submit(
         lambda uow: s.Ticket.of(service.triage_ticket(uow, ticket_id, body.request_type, body.rule))
@@ -190,14 +192,14 @@ async def triage_ticket(ticket_id: int, body: s.Triage, writer: WriteAccess) -> 
 
 
 @router.post("/{ticket_id}/tags", response_model=s.Ticket)
-async def change_tags(ticket_id: int, body: s.TagsChange, writer: WriteAccess) -> Response:
+async def change_tags(ticket_id: s.PathId, body: s.TagsChange, writer: WriteAccess) -> Response:
     return await writer.submit(
         lambda uow: s.Ticket.of(service.change_tags(uow, ticket_id, body.add, body.remove))
     )
 
 
 @router.post("/{ticket_id}/csat", response_model=s.Ticket)
-async def record_csat(ticket_id: int, body: s.Csat, writer: WriteAccess) -> Response:
+async def record_csat(ticket_id: s.PathId, body: s.Csat, writer: WriteAccess) -> Response:
     """Record the customer's rating (1-5) of a solved or closed ticket."""
     return await writer.submit(
         lambda uow: s.Ticket.of(service.record_csat(uow, ticket_id, body.score, body.comment))
@@ -206,7 +208,7 @@ async def record_csat(ticket_id: int, body: s.Csat, writer: WriteAccess) -> Resp
 
 @router.post("/{ticket_id}/exceptions", status_code=201, response_model=s.ExceptionOut)
 async def request_exception(
-    ticket_id: int, body: s.ExceptionRequest, writer: WriteAccess
+    ticket_id: s.PathId, body: s.ExceptionRequest, writer: WriteAccess
 ) -> Response:
     """Ask for an approved deviation from the standard path."""
     return await writer.submit(

@@ -168,6 +168,18 @@ class _ModelYamlLoader(yaml.SafeLoader):
         return tag
 
 
+def load_yaml_bounded(text: str) -> Any:
+    """Parse a small configuration file the way the model is parsed: safe types only,
+    ``17:30`` and ``NO`` read as strings, and aliases bounded (:class:`AliasLimitExceeded`,
+    a ``yaml.MarkedYAMLError`` carrying the alias's position; other ``yaml.YAMLError``
+    as PyYAML raises them). For the importers' status maps and the like."""
+    loader = _ModelYamlLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def _pos(node: yaml.Node) -> Position:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 

@@ -13,6 +13,9 @@ import yaml
 from opsdesk.analytics.schema import STATUSES
 from opsdesk.domain.errors import DomainError
 
+#: The largest status map read: one short line per distinct status value of a log.
+MAX_STATUS_MAP_BYTES = 1_048_576
+
 
 class ImportRefused(DomainError):
     """An import was refused; nothing was written."""
@@ -102,10 +105,24 @@ def load_status_map(path: Path) -> dict[str, str | None]:
     """Read a status map: YAML (``source: status``) or CSV (``source,status``)."""
     if not path.is_file():
         raise ImportRefused(f"status map {path} not found; pass --status-map FILE (YAML or CSV)")
+    size = path.stat().st_size
+    if size > MAX_STATUS_MAP_BYTES:
+        raise ImportRefused(
+            f"status map {path} is {size:,} bytes; a status map is at most "
+            f"{MAX_STATUS_MAP_BYTES:,} (one line per status value): is it the right file?"
+        )
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
+        # the model's YAML reader (aliases bounded); imported here, as the model package
+        # is not needed by an import without a status map
+        from opsdesk.model.loader import load_yaml_bounded
+
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml_bounded(path.read_text(encoding="utf-8"))
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            raise ImportRefused(f"{where}: status map is not usable YAML: {exc.problem}") from exc
         except yaml.YAMLError as exc:
             raise ImportRefused(f"status map {path} is not valid YAML: {exc}") from exc
         if not isinstance(data, dict):

@@ -39,6 +39,6 @@ def audit_trail(
             since=since,
         )
     return s.AuditPage(
-        items=[s.AuditEntry.model_validate(row.as_json()) for row in page.items],
+        items=[s.AuditEntry.of(row) for row in page.items],
         next_after_seq=page.next_after_seq,
     )

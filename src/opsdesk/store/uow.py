@@ -38,9 +38,6 @@ from opsdesk.store.fastpath import statements
 from opsdesk.store.rowcache import TABLES as CACHED_TABLES
 from opsdesk.store.rowcache import RowCache
 
-EVENT_FIELDS = list(Event.__slots__)
-
-
 # The rare statements are built once so SQLAlchemy reuses their compiled form; the hot
 # ones go through opsdesk.store.fastpath.
 _LOCK_HEAD_SQL = {

@@ -71,6 +71,20 @@ class Settings(BaseSettings):
         description="Whether `opsdesk serve` runs the jobs in a background thread. Unset: yes "
         "on SQLite, no on PostgreSQL (run `opsdesk worker` processes there).",
     )
+    token_ttl_days: int = Field(
+        default=90,
+        ge=1,
+        le=3650,
+        description="Days a new API token lives when `opsdesk token create --expires-in` (or "
+        "the API's `expires_in_days`) does not say; an expired token is refused with 401.",
+    )
+    token_max_ttl_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="Longest lifetime, in days, a new API token may be given; a longer one is "
+        "refused. A default above it is capped to it.",
+    )
 
     def jobs_run_inprocess(self) -> bool:
         """Whether the server sweeps the jobs outbox itself."""

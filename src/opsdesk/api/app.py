@@ -14,6 +14,7 @@ from opsdesk.api import schemas
 from opsdesk.api.bodylimit import BodySizeLimit
 from opsdesk.api.problems import install_problem_handlers, problem_responses
 from opsdesk.api.routes import audit, customers, events, exceptions, meta, model, routing, tickets
+from opsdesk.api.routes import users as accounts
 from opsdesk.settings import Settings
 from opsdesk.store.db import Database
 
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     v1 = APIRouter(prefix=API_PREFIX, responses=problem_responses(*V1_PROBLEMS))
-    for module in (tickets, customers, exceptions, events, model, routing, audit):
+    for module in (tickets, customers, exceptions, events, model, routing, audit, accounts):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(meta.router)

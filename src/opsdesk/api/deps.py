@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from opsdesk.api.idempotency import Writer, request_fingerprint
 from opsdesk.api.problems import ApiProblem
 from opsdesk.desk import queries
+from opsdesk.desk.accounts import require_scope
 from opsdesk.desk.audit import record_token_refused
-from opsdesk.desk.security import user_for_token
+from opsdesk.desk.security import TokenPrincipal, principal_for_token
 from opsdesk.domain.errors import PermissionDenied
 from opsdesk.domain.state import UserState
 from opsdesk.settings import Settings
@@ -44,27 +45,33 @@ def _unauthorized(detail: str, error: str | None = None) -> ApiProblem:
     return ApiProblem(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
 
 
-def _token_user(db: Database, token: str) -> UserState | None:
+def _token_principal(db: Database, token: str) -> TokenPrincipal | None:
     with db.engine.connect() as conn:
-        return user_for_token(conn, token)
+        return principal_for_token(conn, token)
 
 
-async def current_user(
+#: the methods a ``read`` token may call; every other one goes through a Writer, which
+#: needs ``write`` (or ``admin`` for account management)
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+async def current_principal(
     request: Request,
     db: Annotated[Database, Depends(get_db)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
-) -> UserState:
-    """The active user the bearer token belongs to; 401 otherwise. Looked up on every
-    request, never cached, so a revoked token or a deactivated user fails at once."""
+) -> TokenPrincipal:
+    """The active user the bearer token belongs to, with the token's scopes; 401
+    otherwise. Looked up on every request, never cached, so a revoked or expired token
+    or a deactivated user fails at once. A GET needs the token's ``read`` scope (403)."""
     if credentials is None:
         raise _unauthorized("send an API token as `Authorization: Bearer <token>`")
     if db.dialect == "sqlite":
         # one indexed read of a local file, and in WAL mode readers never wait for a
         # writer: cheaper on the event loop than the hop to a thread and back
-        user = _token_user(db, credentials.credentials)
+        principal = _token_principal(db, credentials.credentials)
     else:
-        user = await run_in_threadpool(_token_user, db, credentials.credentials)
-    if user is None:
+        principal = await run_in_threadpool(_token_principal, db, credentials.credentials)
+    if principal is None:
         client = request.client.host if request.client else None
         route = f"{request.method} {request.url.path}"
         # a write, and a rare one: in a thread, so it never holds the event loop while
@@ -73,12 +80,22 @@ async def current_user(
             record_token_refused, db, credentials.credentials, route=route, client=client
         )
         raise _unauthorized(
-            "the token is unknown, revoked or belongs to a deactivated user; "
+            "the token is unknown, revoked, expired or belongs to a deactivated user; "
             "create one with `opsdesk token create --user EMAIL`",
             "invalid_token",
         )
-    request.state.user_id = user.id  # the audit trail names the caller of a refusal
-    return user
+    request.state.user_id = principal.user.id  # the audit trail names the caller of a refusal
+    if request.method in READ_METHODS:
+        require_scope(principal.scopes, "read", f"call {request.method} {request.url.path}")
+    return principal
+
+
+CurrentPrincipal = Annotated[TokenPrincipal, Depends(current_principal)]
+
+
+async def current_user(principal: CurrentPrincipal) -> UserState:
+    """The user of :func:`current_principal` (FastAPI resolves the token once)."""
+    return principal.user
 
 
 CurrentUser = Annotated[UserState, Depends(current_user)]
@@ -130,12 +147,13 @@ async def get_writer(
     request: Request,
     db: Annotated[Database, Depends(get_db)],
     settings: Annotated[Settings, Depends(get_settings)],
-    user: CurrentUser,
+    principal: CurrentPrincipal,
 ) -> Writer:
     key = request.headers.get("Idempotency-Key")
     return Writer(
         db,
-        user,
+        principal.user,
+        scopes=principal.scopes,
         key=key,
         method=request.method,
         path=request.url.path,

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from opsdesk.api.problems import ApiProblem
+from opsdesk.desk.accounts import require_scope
 from opsdesk.domain.state import UserState
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
@@ -74,6 +75,7 @@ class Writer:
         fingerprint: str,
         ttl_hours: int,
         turns: anyio.CapacityLimiter | None = None,
+        scopes: frozenset[str] | None = None,
     ) -> None:
         if key is not None and not (
             0 < len(key) <= MAX_KEY_LENGTH and all(" " <= ch <= "~" for ch in key)
@@ -92,12 +94,18 @@ class Writer:
         self.fingerprint = fingerprint
         self.ttl = timedelta(hours=ttl_hours)
         self.turns = turns
+        #: the token's scopes (None: no token); a command needs ``write`` unless told
+        self.scopes = scopes
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, actor_kind="user", actor_id=self.user.id)
 
     async def submit(
-        self, command: Callable[[UnitOfWork], BaseModel], *, status_code: int = 200
+        self,
+        command: Callable[[UnitOfWork], BaseModel],
+        *,
+        status_code: int = 200,
+        scope: str = "write",
     ) -> Response:
         """:meth:`run`, on the event loop or in a worker thread.
 
@@ -112,14 +120,20 @@ class Writer:
         """
         lock = self.db.write_lock
         if lock is not None and not lock.locked():
-            return self.run(command, status_code=status_code)
-        run = partial(self.run, command, status_code=status_code)
+            return self.run(command, status_code=status_code, scope=scope)
+        run = partial(self.run, command, status_code=status_code, scope=scope)
         return await anyio.to_thread.run_sync(run, limiter=self.turns)
 
     def run(
-        self, command: Callable[[UnitOfWork], BaseModel], *, status_code: int = 200
+        self,
+        command: Callable[[UnitOfWork], BaseModel],
+        *,
+        status_code: int = 200,
+        scope: str = "write",
     ) -> Response:
-        """Run ``command`` and render its result; a DomainError rolls everything back."""
+        """Run ``command`` and render its result; a DomainError rolls everything back.
+        The token must have ``scope`` (``write``; ``admin`` for account management)."""
+        require_scope(self.scopes, scope, f"call {self.method} {self.path}")
         if self.key is None:
             with self.uow() as uow:
                 body = _json(command(uow))

@@ -74,16 +74,22 @@ def record_token_refused(db: Database, token: str, *, route: str, client: str | 
     from opsdesk.desk.security import hash_token
 
     with db.read() as conn:
+        c = t.api_tokens.c
         known = conn.execute(
-            select(t.api_tokens.c.id, t.api_tokens.c.user_id, t.api_tokens.c.revoked_at).where(
-                t.api_tokens.c.token_hash == hash_token(token)
+            select(c.id, c.user_id, c.revoked_at, c.expires_at).where(
+                c.token_hash == hash_token(token)
             )
         ).first()
     if known is None:
         subject, actor_kind, actor_id, reason = None, "anonymous", None, "unknown token"
     else:
         subject, actor_kind, actor_id = f"token:{known.id}", "user", known.user_id
-        reason = "revoked token" if known.revoked_at is not None else "user deactivated"
+        if known.revoked_at is not None:
+            reason = "revoked token"
+        elif known.expires_at is None or known.expires_at <= datetime.now(UTC):
+            reason = "expired token"
+        else:
+            reason = "user deactivated"
     _record_apart(
         db,
         "auth.token_refused",

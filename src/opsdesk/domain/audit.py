@@ -3,7 +3,7 @@ records, and how each can end.
 
 ``docs/audit.md`` is generated from :data:`AUDIT_ACTIONS`; recording an action that is
 not declared here raises :class:`UndeclaredAuditAction`. Actions marked not recorded
-yet have no code path today (password logins, lockouts, token revocation); the feature
+yet have no code path today (password logins, lockouts); the feature
 that adds one only has to call ``uow.audit`` with the declared name.
 """
 
@@ -51,8 +51,8 @@ AUDIT_ACTIONS: dict[str, AuditAction] = {
         ),
         AuditAction(
             "auth.token_refused",
-            "An API call presented a bearer token that is unknown, revoked or belongs to a "
-            "deactivated user (outcome failed).",
+            "An API call presented a bearer token that is unknown, revoked, expired or belongs "
+            "to a deactivated user (outcome failed).",
             "token:ID when the token is known, else none",
         ),
         AuditAction(
@@ -73,7 +73,12 @@ AUDIT_ACTIONS: dict[str, AuditAction] = {
         AuditAction(
             "token.created", "An API token was created (never the token; its prefix).", "token:ID"
         ),
-        AuditAction("token.revoked", "An API token was revoked.", "token:ID", False),
+        AuditAction(
+            "token.revoked",
+            "An API token was revoked (by hand, or with every credential of its user on a "
+            "password change or deactivation); details give the reason.",
+            "token:ID",
+        ),
         AuditAction(
             "model.applied",
             "A new operating model version was put in force.",

@@ -33,6 +33,7 @@ PERMISSION_MEANINGS: dict[str, str] = {
     "workforce.manage": "Edit forecasts, staffing and intraday moves.",
     "model.read": "Read the operating model and its versions.",
     "model.apply": "Apply a new operating model version.",
+    "users.read": "See every user account (without it: the members of one's own teams).",
     "users.manage": "Create users and change their roles.",
     "tokens.create": "Create API tokens.",
     "audit.read": "Read the audit trail.",

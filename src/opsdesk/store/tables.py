@@ -275,6 +275,12 @@ api_tokens = Table(
     Column("prefix", String(16), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
+    # what the token may do (read, write, admin), within its user's roles (migration 0006)
+    Column("scopes", JSON, nullable=False, server_default=text('\'["admin", "read", "write"]\'')),
+    # always set (nullable only for SQLite's ADD COLUMN); the lookup refuses a token without
+    Column("expires_at", UTCDateTime()),
+    Column("revoked_by", Id),
+    Column("revoked_reason", String(200)),
 )
 
 idempotency_keys = Table(

@@ -135,7 +135,8 @@ def _create_admin(db: Database, email: str) -> None:
             uow, name="Administrator", email=email, roles=["admin"], teams=[]
         )
         security.set_password(uow, user.id, password)
-        token = security.create_token(uow, user.id, "init")
+        # the first admin's token may do everything, account management included
+        token = security.create_token(uow, user.id, "init", scopes=security.SCOPES)
     out.print(f"admin login: [bold]{email}[/] / password [bold]{password}[/]")
     out.print(f"API token:   [bold]{token.token}[/]")
 
@@ -595,24 +596,199 @@ def user_create(
     out.print(f"created user {user.id} <{user.email}>")
 
 
-@token_app.command(
-    "create", epilog="Example: opsdesk token create --user admin@example.com --name ci"
+@user_app.command(
+    "deactivate",
+    epilog="Example: opsdesk user deactivate ana@example.com --reason 'left the company'",
 )
-def token_create(
-    user: Annotated[str, typer.Option(help="E-mail of the user the token acts as.")],
-    name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "api",
+def user_deactivate(
+    email: str,
+    reason: Annotated[str, typer.Option(help="Why (recorded in the event and audit trail).")],
 ) -> None:
-    """Create an API bearer token; it is shown once and stored only as a hash."""
-    from opsdesk.desk import security
+    """Deactivate a user and revoke every token they hold, in one transaction; refused
+    while they own open tickets (transfer them first)."""
+    from opsdesk.desk import accounts
     from opsdesk.store.uow import UnitOfWork
 
     db = open_db()
     with errors(), UnitOfWork(db) as uow:
-        account = uow.user_by_email(user)
-        if account is None:
-            fail(f"no user with e-mail {user}; create one with `opsdesk user create`")
-        created = security.create_token(uow, account.id, name)
+        account = _account(uow, email)
+        if not account.active:
+            fail(f"user {account.id} <{account.email}> is already deactivated")
+        user, revoked = accounts.deactivate_user(uow, account.id, reason)
+    out.print(
+        f"deactivated user {user.id} <{user.email}>; revoked {len(revoked)} token(s)",
+        highlight=False,
+    )
+
+
+@user_app.command("password", epilog="Example: opsdesk user password ana@example.com")
+def user_password(email: str) -> None:
+    """Set or change a user's password (asked twice, never echoed). A change revokes
+    every token the user holds."""
+    from opsdesk.desk import security
+    from opsdesk.store.uow import UnitOfWork
+
+    db = open_db()
+    password = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+    with errors(), UnitOfWork(db) as uow:
+        account = _account(uow, email)
+        revoked = security.set_password(uow, account.id, password)
+    out.print(
+        f"password set for user {account.id} <{account.email}>; revoked {revoked} token(s)",
+        highlight=False,
+    )
+
+
+def _account(uow: Any, email: str) -> Any:
+    """The user with this e-mail, or one actionable line and exit 1."""
+    account = uow.user_by_email(email)
+    if account is None:
+        fail(f"no user with e-mail {email}; `opsdesk user create` makes one")
+    return account
+
+
+class TokenScope(StrEnum):
+    read = "read"
+    write = "write"
+    admin = "admin"
+
+
+@token_app.command(
+    "create",
+    epilog="Example: opsdesk token create --user admin@example.com --name ci "
+    "--scope read --expires-in 30d",
+)
+def token_create(
+    user: Annotated[str, typer.Option(help="E-mail of the user the token acts as.")],
+    name: Annotated[str, typer.Option(help="A label to recognise the token by.")] = "api",
+    scope: Annotated[
+        list[TokenScope] | None,
+        typer.Option(
+            help="read (GET routes), write (other routes), admin (users and tokens); "
+            "repeatable. Default: read and write. Never more than the user's roles allow."
+        ),
+    ] = None,
+    expires_in: Annotated[
+        str | None,
+        typer.Option(
+            help="Lifetime, e.g. 30d, 12h or 1d12h (default OPSDESK_TOKEN_TTL_DAYS, at most "
+            "OPSDESK_TOKEN_MAX_TTL_DAYS)."
+        ),
+    ] = None,
+) -> None:
+    """Create an API bearer token; it is shown once and stored only as a hash."""
+    from datetime import timedelta
+
+    from opsdesk.desk import security
+    from opsdesk.model import parse_duration
+    from opsdesk.settings import Settings
+    from opsdesk.store.uow import UnitOfWork
+
+    settings = Settings()
+    lifetime = security.TokenLifetime.days(settings.token_ttl_days, settings.token_max_ttl_days)
+    ttl = None
+    if expires_in is not None:
+        try:
+            ttl = timedelta(minutes=parse_duration(expires_in))
+        except ValueError:
+            fail(f"--expires-in {expires_in!r} is not a duration like 30d, 12h or 1d12h")
+    scopes = [s.value for s in scope] if scope else list(security.DEFAULT_SCOPES)
+    db = open_db()
+    with errors(), UnitOfWork(db) as uow:
+        account = _account(uow, user)
+        created = security.create_token(
+            uow, account.id, name, scopes=scopes, expires_in=ttl, lifetime=lifetime
+        )
     out.print(created.token, highlight=False)
+    assert created.expires_at is not None
+    err.print(
+        f"token {created.id} ({', '.join(created.scopes)}) for {account.email}, expires "
+        f"{created.expires_at.isoformat(timespec='seconds')}; it is not shown again",
+        highlight=False,
+    )
+
+
+@token_app.command("list", epilog="Example: opsdesk token list --user ana@example.com")
+def token_list(
+    user: Annotated[str, typer.Option(help="E-mail of the user whose tokens to list.")],
+) -> None:
+    """List a user's tokens (never the tokens: id, name, prefix, scopes, dates, state)."""
+    from datetime import UTC, datetime
+
+    from opsdesk.desk import security
+
+    db = open_db()
+    with db.read() as conn:
+        account = conn.execute(_user_by_email_sql(), {"email": user.strip().lower()}).first()
+        if account is None:
+            fail(f"no user with e-mail {user}; `opsdesk user create` makes one")
+        tokens = security.tokens_of(conn, account.id)
+    now = datetime.now(UTC)
+    table = new_table(f"tokens of {account.email}")
+    for col in ("id", "name", "prefix", "scopes", "created", "expires", "state"):
+        table.add_column(col, justify="right" if col == "id" else "left")
+    for tok in tokens:
+        if tok.revoked_at is not None:
+            state = f"revoked {tok.revoked_at:%Y-%m-%d} ({tok.revoked_reason or ''})"
+        elif not tok.active(now):
+            state = "expired"
+        else:
+            state = "active"
+        expires = f"{tok.expires_at:%Y-%m-%d %H:%M}" if tok.expires_at else "-"
+        table.add_row(
+            str(tok.id),
+            tok.name,
+            tok.prefix,
+            " ".join(tok.scopes),
+            f"{tok.created_at:%Y-%m-%d %H:%M}",
+            expires,
+            state,
+        )
+    out.print(table if tokens else f"{account.email} has no tokens")
+
+
+def _user_by_email_sql() -> Any:
+    from sqlalchemy import bindparam, select
+
+    from opsdesk.store import tables as t
+
+    return select(t.users.c.id, t.users.c.email).where(t.users.c.email == bindparam("email"))
+
+
+@token_app.command(
+    "revoke",
+    epilog="Example: opsdesk token revoke 12 --reason 'leaked in a CI log'; "
+    "opsdesk token revoke --user ana@example.com --reason 'laptop stolen'",
+)
+def token_revoke(
+    token_id: Annotated[
+        int | None, typer.Argument(min=1, help="The token's id (`opsdesk token list`).")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Revoke every token of this user instead.")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded in the audit trail).")] = "revoked",
+) -> None:
+    """Revoke a token (or every token of a user): it is refused from its next request."""
+    from opsdesk.desk import security
+    from opsdesk.domain.limits import MAX_ID
+    from opsdesk.store.uow import UnitOfWork
+
+    if (token_id is None) == (user is None):
+        fail("name one token by id, or every token of a user with --user EMAIL")
+    if token_id is not None and token_id > MAX_ID:
+        fail(f"token {token_id} does not exist")
+    db = open_db()
+    with errors(), UnitOfWork(db) as uow:
+        if user is not None:
+            account = _account(uow, user)
+            revoked = security.revoke_credentials(uow, account.id, reason=reason)
+            done = f"revoked {len(revoked)} token(s) of {account.email}"
+        else:
+            assert token_id is not None
+            info = security.revoke_token(uow, token_id, reason=reason)
+            done = f"revoked token {info.id} ({info.name}) of user {info.user_id}"
+    out.print(done, highlight=False)
 
 
 # --- export -----------------------------------------------------------------------

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, text
+from sqlalchemy import Connection, Text, bindparam, cast, exists, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from opsdesk.desk import queries, security, service
 from opsdesk.desk.security import (
@@ -118,14 +119,15 @@ def viewer_of(
 
 
 def _in_any_team(dialect: str, teams: Iterable[str]) -> Any:
-    """Users in at least one of ``teams`` (users.teams is a JSON list)."""
+    """Users in at least one of ``teams`` (users.teams is a JSON list); built from
+    constructs, not text, so two of these in one query keep their own parameters."""
+    wanted = sorted(teams)
     if dialect == "sqlite":
-        clause = text(
-            "EXISTS (SELECT 1 FROM json_each(users.teams) WHERE json_each.value IN :teams)"
-        ).bindparams(bindparam("teams", expanding=True))
-    else:
-        clause = text("jsonb_exists_any(CAST(users.teams AS JSONB), CAST(:teams AS TEXT[]))")
-    return clause.bindparams(teams=sorted(teams))
+        each = func.json_each(t.users.c.teams).table_valued("value")
+        return exists(select(literal(1)).select_from(each).where(each.c.value.in_(wanted)))
+    return func.jsonb_exists_any(
+        cast(t.users.c.teams, JSONB), bindparam(None, wanted, type_=ARRAY(Text))
+    )
 
 
 def _visible(viewer: Viewer, dialect: str) -> Any:

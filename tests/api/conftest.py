@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from opsdesk.api import create_app
 from opsdesk.desk import service
-from opsdesk.desk.security import create_token
+from opsdesk.desk.security import SCOPES, create_token
 from opsdesk.domain.state import UserState
 from opsdesk.settings import Settings
 from opsdesk.store import tables as t
@@ -48,7 +48,8 @@ def make_caller(db: Database, *, roles: list[str], teams: list[str]) -> Caller:
         user = service.create_user(
             uow, name=f"User {n}", email=f"api-user{n}@example.test", roles=roles, teams=teams
         )
-        token = create_token(uow, user.id, "tests")
+        # every scope: what the callers' roles allow is what a test exercises
+        token = create_token(uow, user.id, "tests", scopes=SCOPES)
     return Caller(user, token.token)
 
 

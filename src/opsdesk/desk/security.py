@@ -209,7 +209,9 @@ def create_token(
         raise Conflict(f"user {user_id} is deactivated; tokens are for active users only")
     stored_scopes = checked_scopes(scopes)
     label = _token_name(name)
-    expires_at = uow.now + _lifetime(expires_in, lifetime or TokenLifetime())
+    # on the wall clock, as the lookup checks it: a unit of work's own time may be a
+    # simulated or imported past (the demo), which would issue tokens already expired
+    expires_at = datetime.now(UTC) + _lifetime(expires_in, lifetime or TokenLifetime())
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     uow.flush()  # the user row may be new in this unit of work
     token_id = uow.next_id("api_token")

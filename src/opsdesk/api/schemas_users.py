@@ -42,6 +42,10 @@ DeactivateReason = Annotated[str, _text(MAX_DEACTIVATE_REASON), AfterValidator(_
 Email = Annotated[str, _text(limits.MAX_HANDLE), AfterValidator(_visible)]
 
 
+def _default_scopes() -> list[Scope]:
+    return ["read", "write"]
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -181,7 +185,7 @@ class TokenCreate(_Request):
 
     name: TokenName = "api"
     scopes: list[Scope] = Field(
-        default_factory=lambda: ["read", "write"],
+        default_factory=_default_scopes,
         min_length=1,
         max_length=3,
         description="read: GET routes; write: every other route but account management; "

@@ -16,6 +16,7 @@ from opsdesk.api.deps import CurrentPrincipal, WriteAccess, get_db, get_settings
 from opsdesk.api.problems import ApiProblem, problem_responses
 from opsdesk.desk import accounts
 from opsdesk.desk.security import TokenLifetime
+from opsdesk.domain import limits
 from opsdesk.settings import Settings
 from opsdesk.store.db import Database
 from opsdesk.store.uow import UnitOfWork
@@ -50,9 +51,7 @@ def list_users(
     principal: CurrentPrincipal,
     db: Db,
     settings: Config,
-    after_id: Annotated[
-        int, Query(ge=0, le=s.limits.MAX_ID, description="Users after this id.")
-    ] = 0,
+    after_id: Annotated[int, Query(ge=0, le=limits.MAX_ID, description="Users after this id.")] = 0,
     limit: Annotated[int, Query(ge=1, description="Page size, at most page_size_max.")] = 100,
     team: s.QueryCode = None,
     active: bool | None = None,

@@ -142,6 +142,7 @@ def import_into(
     max_rejects: int | None = None,
     progress: Callable[[str], None] | None = None,
     keep_attrs: bool = True,
+    diagnostic_events: bool = False,
 ) -> ImportResult:
     """Like :func:`import_log`, but the events stay in DuckDB: the table ``case_events``
     (the CASE_EVENTS columns, in no particular order) is created in ``con``, where the
@@ -150,7 +151,9 @@ def import_into(
     directory apply; its time zone and insertion-order setting are restored afterwards.
     ``result.out`` is None; rejected rows go to ``rejects`` when there are any.
     ``keep_attrs=False`` leaves ``attrs`` empty and skips reading and typing those
-    columns (the diagnostic does not read them)."""
+    columns (the diagnostic does not read them). ``diagnostic_events=True`` also builds
+    the diagnostic's table ``ev`` from the importer's own sort (``diagnose_loaded(...,
+    events_ready=True)`` then reads it instead of sorting the log again)."""
     return _import(
         Path(source),
         None,
@@ -167,6 +170,7 @@ def import_into(
         progress=progress,
         keep_attrs=keep_attrs,
         con=con,
+        diagnostic_events=diagnostic_events,
     )
 
 
@@ -187,6 +191,7 @@ def _import(
     progress: Callable[[str], None] | None,
     keep_attrs: bool = True,
     con: duckdb.DuckDBPyConnection | None = None,
+    diagnostic_events: bool = False,
 ) -> ImportResult:
     """The import behind :func:`import_log` (``out`` given) and :func:`import_into`
     (``con`` given, ``out`` None)."""
@@ -236,6 +241,7 @@ def _import(
                 plan,
                 status_map_given=given,
                 status_map_path=status_map if isinstance(status_map, Path) else None,
+                diagnostic_events=diagnostic_events and con is not None,
             )
 
             def pipeline(db: duckdb.DuckDBPyConnection) -> tabular.Outcome:

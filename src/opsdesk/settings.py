@@ -6,10 +6,15 @@ Every setting is an ``OPSDESK_*`` environment variable with a description;
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
 
 
 class Settings(BaseSettings):
@@ -71,6 +76,30 @@ class Settings(BaseSettings):
         description="Whether `opsdesk serve` runs the jobs in a background thread. Unset: yes "
         "on SQLite, no on PostgreSQL (run `opsdesk worker` processes there).",
     )
+
+    # --- abuse and transport (docs/security.md#rate-limits, #transport) -----------------
+    cors_origins: str = Field(
+        default="",
+        max_length=4096,
+        description="Comma-separated exact origins (`https://desk.example.com`) allowed to "
+        "call the API from a browser (CORS). Empty: CORS is off and browsers refuse "
+        "cross-origin calls.",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: str) -> str:
+        for origin in (o.strip() for o in value.split(",") if o.strip()):
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"CORS origin {origin!r} is not an exact origin such as "
+                    "https://desk.example.com (scheme, host, optional port; no path, no *)"
+                )
+        return value
+
+    def cors_origin_list(self) -> list[str]:
+        """The configured CORS origins (none: CORS off)."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     def jobs_run_inprocess(self) -> bool:
         """Whether the server sweeps the jobs outbox itself."""

@@ -97,6 +97,63 @@ class Settings(BaseSettings):
                 )
         return value
 
+    redis_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^(redis|rediss|redis\+unix)://",
+        description="Redis URL (`redis://127.0.0.1:6379/0`) holding the rate-limit counters, "
+        "so every API process shares them. Unset: counters in each process's memory (one "
+        "process: `opsdesk serve`).",
+    )
+    rate_limit_prefix: str = Field(
+        default="opsdesk",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Prefix of the rate-limit keys in Redis, to share one Redis between "
+        "deployments.",
+    )
+    rate_limit_requests_per_minute: int = Field(
+        default=3000,
+        ge=1,
+        le=1_000_000,
+        description="Requests one API token may make per minute (fixed window); more "
+        "answer 429 with Retry-After.",
+    )
+    rate_limit_bad_tokens_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="Requests with a refused bearer token one client address may make per "
+        "minute; beyond, it gets 429 before any token is looked up.",
+    )
+    login_failures_per_account: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failed sign-ins to one account within OPSDESK_LOGIN_WINDOW_MINUTES "
+        "that lock it for OPSDESK_LOGIN_LOCKOUT_MINUTES.",
+    )
+    login_failures_per_client: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="Failed sign-ins from one client address within "
+        "OPSDESK_LOGIN_WINDOW_MINUTES after which that address may not try again until "
+        "the oldest failure is older than the window.",
+    )
+    login_window_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=1440,
+        description="The moving window failed sign-ins are counted over.",
+    )
+    login_lockout_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=10_080,
+        description="How long an account stays locked after too many failed sign-ins (the "
+        "right password is refused too).",
+    )
+
     def cors_origin_list(self) -> list[str]:
         """The configured CORS origins (none: CORS off)."""
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

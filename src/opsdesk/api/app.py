@@ -16,6 +16,7 @@ from opsdesk.api.bodylimit import BodySizeLimit
 from opsdesk.api.docs import install_docs
 from opsdesk.api.headers import SecurityHeaders
 from opsdesk.api.problems import install_problem_handlers, problem_responses
+from opsdesk.api.ratelimit import throttle_for
 from opsdesk.api.routes import audit, customers, events, exceptions, meta, model, routing, tickets
 from opsdesk.settings import Settings
 from opsdesk.store.db import Database
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.throttle = throttle_for(settings)  # per app: its memory counters are its own
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     _install_transport(app, settings)

@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         description="Largest request body the API accepts, in bytes; a larger one is refused "
         "with 413 before it is read whole.",
     )
+    import_max_bytes: int = Field(
+        default=32 << 30,
+        ge=1,
+        description="Largest event log `opsdesk import` and `opsdesk diagnose` read (32 GiB): "
+        "the file, and a gzipped one once decompressed; a larger one is refused. "
+        "`--max-bytes` overrides it for one command. At least 1.",
+    )
     log_level: str = Field(default="info", description="Log level of the server (uvicorn).")
     jobs_interval: float = Field(
         default=5.0,
@@ -83,7 +90,7 @@ class Settings(BaseSettings):
         max_length=4096,
         description="Comma-separated exact origins (`https://desk.example.com`) allowed to "
         "call the API from a browser (CORS). Empty: CORS is off and browsers refuse "
-        "cross-origin calls.",
+        "cross-origin calls. At most 4,096 characters.",
     )
 
     @field_validator("cors_origins")
@@ -103,34 +110,34 @@ class Settings(BaseSettings):
         pattern=r"^(redis|rediss|redis\+unix)://",
         description="Redis URL (`redis://127.0.0.1:6379/0`) holding the rate-limit counters, "
         "so every API process shares them. Unset: counters in each process's memory (one "
-        "process: `opsdesk serve`).",
+        "process: `opsdesk serve`). At most 2,048 characters.",
     )
     rate_limit_prefix: str = Field(
         default="opsdesk",
         pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
         description="Prefix of the rate-limit keys in Redis, to share one Redis between "
-        "deployments.",
+        "deployments: 1 to 64 of `A-Z a-z 0-9 _ . : -`.",
     )
     rate_limit_requests_per_minute: int = Field(
         default=3000,
         ge=1,
         le=1_000_000,
         description="Requests one API token may make per minute (fixed window); more "
-        "answer 429 with Retry-After.",
+        "answer 429 with Retry-After. 1 to 1,000,000.",
     )
     rate_limit_bad_tokens_per_minute: int = Field(
         default=30,
         ge=1,
         le=100_000,
         description="Requests with a refused bearer token one client address may make per "
-        "minute; beyond, it gets 429 before any token is looked up.",
+        "minute; beyond, it gets 429 before any token is looked up. 1 to 100,000.",
     )
     login_failures_per_account: int = Field(
         default=5,
         ge=1,
         le=1000,
         description="Failed sign-ins to one account within OPSDESK_LOGIN_WINDOW_MINUTES "
-        "that lock it for OPSDESK_LOGIN_LOCKOUT_MINUTES.",
+        "that lock it for OPSDESK_LOGIN_LOCKOUT_MINUTES. 1 to 1,000.",
     )
     login_failures_per_client: int = Field(
         default=20,
@@ -138,20 +145,20 @@ class Settings(BaseSettings):
         le=100_000,
         description="Failed sign-ins from one client address within "
         "OPSDESK_LOGIN_WINDOW_MINUTES after which that address may not try again until "
-        "the oldest failure is older than the window.",
+        "the oldest failure is older than the window. 1 to 100,000.",
     )
     login_window_minutes: int = Field(
         default=15,
         ge=1,
         le=1440,
-        description="The moving window failed sign-ins are counted over.",
+        description="The moving window failed sign-ins are counted over, in minutes. 1 to 1,440.",
     )
     login_lockout_minutes: int = Field(
         default=15,
         ge=1,
         le=10_080,
         description="How long an account stays locked after too many failed sign-ins (the "
-        "right password is refused too).",
+        "right password is refused too). 1 to 10,080 (a week).",
     )
 
     def cors_origin_list(self) -> list[str]:

@@ -61,21 +61,22 @@ def install_docs(app: FastAPI, *, openapi_url: str = "/openapi.json") -> None:
     static = resources.files("opsdesk.api") / "static" / "docs"
     app.mount(STATIC_PATH, StaticFiles(directory=str(static)), name="docs-static")
 
-    swagger = get_swagger_ui_html(
+    swagger_page = get_swagger_ui_html(
         openapi_url=openapi_url,
         title=f"{app.title} - Swagger UI",
         swagger_js_url=f"{STATIC_PATH}/swagger-ui-bundle.js",
         swagger_css_url=f"{STATIC_PATH}/swagger-ui.css",
         swagger_favicon_url=f"{STATIC_PATH}/favicon-32x32.png",
         oauth2_redirect_url=None,  # bearer tokens only: no OAuth2 flow to return to
-    ).body.decode()
-    redoc = get_redoc_html(
+    )
+    redoc_page = get_redoc_html(
         openapi_url=openapi_url,
         title=f"{app.title} - ReDoc",
         redoc_js_url=f"{STATIC_PATH}/redoc.standalone.js",
         redoc_favicon_url=f"{STATIC_PATH}/favicon-32x32.png",
         with_google_fonts=False,
-    ).body.decode()
+    )
+    swagger, redoc = bytes(swagger_page.body).decode(), bytes(redoc_page.body).decode()
     pages = {
         "/docs": (swagger, page_policy(swagger, styles_inline=True)),
         "/redoc": (redoc, page_policy(redoc, styles_inline=True, workers=True)),

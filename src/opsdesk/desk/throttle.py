@@ -34,7 +34,7 @@ from typing import Final
 
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.errors import StorageError
-from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 log = logging.getLogger("opsdesk.throttle")
@@ -98,7 +98,7 @@ class Throttle:
     ) -> None:
         self.policy = policy = policy or ThrottlePolicy()
         self.storage: Storage = (
-            storage_from_string(redis_url, key_prefix=key_prefix, wrap_exceptions=True)
+            RedisStorage(redis_url, key_prefix=key_prefix, wrap_exceptions=True)
             if redis_url
             else MemoryStorage(wrap_exceptions=True)
         )

@@ -79,7 +79,11 @@ async def current_user(
         # a write, and a rare one: in a thread, so it never holds the event loop while
         # the timers have SQLite's write slot
         await run_in_threadpool(
-            record_token_refused, db, credentials.credentials, route=route, client=client
+            record_token_refused,
+            db,
+            credentials.credentials,
+            route=route,
+            client=request.client.host if request.client else None,
         )
         raise _unauthorized(
             "the token is unknown, revoked or belongs to a deactivated user; "

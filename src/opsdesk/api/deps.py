@@ -12,11 +12,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
+from opsdesk.api import ratelimit
 from opsdesk.api.idempotency import Writer, request_fingerprint
 from opsdesk.api.problems import ApiProblem
 from opsdesk.desk import queries
 from opsdesk.desk.audit import record_token_refused
-from opsdesk.desk.security import user_for_token
+from opsdesk.desk.security import hash_token, user_for_token
+from opsdesk.desk.throttle import Throttle
 from opsdesk.domain.errors import PermissionDenied
 from opsdesk.domain.state import UserState
 from opsdesk.settings import Settings
@@ -58,6 +60,13 @@ async def current_user(
     request, never cached, so a revoked token or a deactivated user fails at once."""
     if credentials is None:
         raise _unauthorized("send an API token as `Authorization: Bearer <token>`")
+    throttle: Throttle = request.app.state.throttle
+    client = ratelimit.client_address(request)
+    # a client over the bad-token limit is refused before the lookup: a flood of guesses
+    # costs no query and no audit row (but the first refusal of each window)
+    refusal = await ratelimit.consult(throttle, throttle.check_bad_token, client)
+    if refusal is not None:
+        raise await ratelimit.refuse(request, refusal)
     if db.dialect == "sqlite":
         # one indexed read of a local file, and in WAL mode readers never wait for a
         # writer: cheaper on the event loop than the hop to a thread and back
@@ -65,12 +74,16 @@ async def current_user(
     else:
         user = await run_in_threadpool(_token_user, db, credentials.credentials)
     if user is None:
-        client = request.client.host if request.client else None
+        await ratelimit.consult(throttle, throttle.hit_bad_token, client)
         route = f"{request.method} {request.url.path}"
         # a write, and a rare one: in a thread, so it never holds the event loop while
         # the timers have SQLite's write slot
         await run_in_threadpool(
-            record_token_refused, db, credentials.credentials, route=route, client=client
+            record_token_refused,
+            db,
+            credentials.credentials,
+            route=route,
+            client=request.client.host if request.client else None,
         )
         raise _unauthorized(
             "the token is unknown, revoked or belongs to a deactivated user; "
@@ -78,6 +91,11 @@ async def current_user(
             "invalid_token",
         )
     request.state.user_id = user.id  # the audit trail names the caller of a refusal
+    refusal = await ratelimit.consult(
+        throttle, throttle.hit_request, hash_token(credentials.credentials)
+    )
+    if refusal is not None:
+        raise await ratelimit.refuse(request, refusal, actor_id=user.id, subject=f"user:{user.id}")
     return user
 
 

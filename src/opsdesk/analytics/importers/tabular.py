@@ -336,11 +336,14 @@ def _read(
 def csv_relation(path: Path, columns: list[str]) -> str:
     """DuckDB's read of a CSV with the dialect fixed (RFC 4180, strict, every column
     text), never sniffed: a sniffer that meets one broken line may decide the file has
-    no quoting at all and keep every quote in the values."""
+    no quoting at all and keep every quote in the values. A line is at most
+    :data:`~opsdesk.analytics.importers.csvfile.MAX_RECORD_BYTES` long."""
     names = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in columns)
     return (
         f"read_csv({lit(str(path))}, header = true, auto_detect = false, delim = ',', "
-        f"quote = '\"', escape = '\"', strict_mode = true, columns = {{{names}}})"
+        f"quote = '\"', escape = '\"', strict_mode = true, columns = {{{names}}}, "
+        # a longer line fails the fast read: the careful one rejects it as malformed
+        f"max_line_size = {csvfile.MAX_RECORD_BYTES})"
     )
 
 

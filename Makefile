@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed-dev
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# the browser tests drive Debian's chromium (playwright never downloads one here)
+	@test -x /usr/bin/chromium || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
@@ -25,7 +27,7 @@ serve: install
 test: install services
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy --strict src/opsdesk/domain src/opsdesk/model src/opsdesk/sla src/opsdesk/routing src/opsdesk/jobs
-	OPSDESK_REQUIRE_POSTGRES=1 $(BIN)/pytest
+	OPSDESK_REQUIRE_POSTGRES=1 OPSDESK_REQUIRE_REDIS=1 OPSDESK_REQUIRE_BROWSER=1 $(BIN)/pytest
 
 ## The hypothesis state machines with SOAK_FACTOR x the examples, shrinking on, a random
 ## seed per run (printed), SOAK_RUNS times: `make soak SOAK_RUNS=20`
@@ -53,6 +55,11 @@ services:
 	  echo "starting PostgreSQL"; \
 	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start; \
 	  for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+	@# Redis backs the shared rate limits (tests/api/test_ratelimit.py); start it if not up
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { \
+	  echo "starting Redis"; \
+	  command -v redis-server >/dev/null || apt-get install -y -q redis-server >/dev/null; \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' >/dev/null; }
 
 ## Throughput and replay benchmarks; figures go to docs/benchmarks.md by hand
 BENCH_STAMP := $(VENV)/.installed-bench

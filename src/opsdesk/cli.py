@@ -1001,6 +1001,12 @@ StatusMapOption = Annotated[
 RejectsOption = Annotated[Path | None, typer.Option(help="Where to write rejected rows.")]
 MaxRejectsOption = Annotated[int | None, typer.Option(help="Fail beyond this many rejects.")]
 PresetOption = Annotated[str | None, typer.Option(help="Column preset: servicenow.")]
+MaxBytesOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Refuse a log larger than this (default OPSDESK_IMPORT_MAX_BYTES, 32 GiB)."
+    ),
+]
 
 
 def _import_options(
@@ -1012,6 +1018,7 @@ def _import_options(
     tz: str,
     status_map: Path | None,
     max_rejects: int | None,
+    max_bytes: int | None = None,
 ) -> dict[str, Any]:
     """The keyword arguments of import_log from the shared import flags (the importer
     merges single mapping flags over a preset's mapping)."""
@@ -1028,7 +1035,22 @@ def _import_options(
         "time_format": time_format,
         "tz": tz,
         "max_rejects": max_rejects,
+        "max_bytes": max_bytes or _import_max_bytes(),
     }
+
+
+def _import_max_bytes() -> int:
+    """OPSDESK_IMPORT_MAX_BYTES, read through the settings only when it is set (they cost
+    a tenth of a second to import, which a file's diagnostic otherwise never pays)."""
+    import os
+
+    from opsdesk.analytics.importers.core import MAX_LOG_BYTES
+
+    if "OPSDESK_IMPORT_MAX_BYTES" not in os.environ:
+        return MAX_LOG_BYTES
+    from opsdesk.settings import Settings
+
+    return Settings().import_max_bytes
 
 
 def _report_import(source: Path, result: Any, rejects: Path | None) -> None:
@@ -1073,6 +1095,7 @@ def import_cmd(
     status_map: StatusMapOption = None,
     rejects: RejectsOption = None,
     max_rejects: MaxRejectsOption = None,
+    max_bytes: MaxBytesOption = None,
 ) -> None:
     """Import a CSV, Parquet or XES event log (gzip too) into opsdesk's case-event format."""
     from opsdesk.analytics.importers import import_log
@@ -1086,6 +1109,7 @@ def import_cmd(
         tz=tz,
         status_map=status_map,
         max_rejects=max_rejects,
+        max_bytes=max_bytes,
     )
     with errors(), progress_bar() as bar:
         task = bar.add_task(f"importing {source.name}", total=None)
@@ -1136,6 +1160,7 @@ def diagnose(
     status_map: StatusMapOption = None,
     rejects: RejectsOption = None,
     max_rejects: MaxRejectsOption = None,
+    max_bytes: MaxBytesOption = None,
 ) -> None:
     """Rank where operations force improvisation: KPIs and friction findings, as HTML/JSON.
 
@@ -1172,6 +1197,7 @@ def diagnose(
                 tz=tz,
                 status_map=status_map,
                 max_rejects=max_rejects,
+                max_bytes=max_bytes,
             )
             outcome = service.diagnose_file(
                 source,

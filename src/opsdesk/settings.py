@@ -6,10 +6,15 @@ Every setting is an ``OPSDESK_*`` environment variable with a description;
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
 
 
 class Settings(BaseSettings):
@@ -46,6 +51,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Largest request body the API accepts, in bytes; a larger one is refused "
         "with 413 before it is read whole.",
+    )
+    import_max_bytes: int = Field(
+        default=32 << 30,
+        ge=1,
+        description="Largest event log `opsdesk import` and `opsdesk diagnose` read (32 GiB): "
+        "the file, and a gzipped one once decompressed; a larger one is refused. "
+        "`--max-bytes` overrides it for one command. At least 1.",
     )
     log_level: str = Field(default="info", description="Log level of the server (uvicorn).")
     jobs_interval: float = Field(
@@ -85,6 +97,87 @@ class Settings(BaseSettings):
         description="Longest lifetime, in days, a new API token may be given; a longer one is "
         "refused. A default above it is capped to it.",
     )
+
+    # --- abuse and transport (docs/security.md#rate-limits, #transport) -----------------
+    cors_origins: str = Field(
+        default="",
+        max_length=4096,
+        description="Comma-separated exact origins (`https://desk.example.com`) allowed to "
+        "call the API from a browser (CORS). Empty: CORS is off and browsers refuse "
+        "cross-origin calls. At most 4,096 characters.",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: str) -> str:
+        for origin in (o.strip() for o in value.split(",") if o.strip()):
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"CORS origin {origin!r} is not an exact origin such as "
+                    "https://desk.example.com (scheme, host, optional port; no path, no *)"
+                )
+        return value
+
+    redis_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^(redis|rediss|redis\+unix)://",
+        description="Redis URL (`redis://127.0.0.1:6379/0`) holding the rate-limit counters, "
+        "so every API process shares them. Unset: counters in each process's memory (one "
+        "process: `opsdesk serve`). At most 2,048 characters.",
+    )
+    rate_limit_prefix: str = Field(
+        default="opsdesk",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Prefix of the rate-limit keys in Redis, to share one Redis between "
+        "deployments: 1 to 64 of `A-Z a-z 0-9 _ . : -`.",
+    )
+    rate_limit_requests_per_minute: int = Field(
+        default=3000,
+        ge=1,
+        le=1_000_000,
+        description="Requests one API token may make per minute (fixed window); more "
+        "answer 429 with Retry-After. 1 to 1,000,000.",
+    )
+    rate_limit_bad_tokens_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="Requests with a refused bearer token one client address may make per "
+        "minute; beyond, it gets 429 before any token is looked up. 1 to 100,000.",
+    )
+    login_failures_per_account: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failed sign-ins to one account within OPSDESK_LOGIN_WINDOW_MINUTES "
+        "that lock it for OPSDESK_LOGIN_LOCKOUT_MINUTES. 1 to 1,000.",
+    )
+    login_failures_per_client: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="Failed sign-ins from one client address within "
+        "OPSDESK_LOGIN_WINDOW_MINUTES after which that address may not try again until "
+        "the oldest failure is older than the window. 1 to 100,000.",
+    )
+    login_window_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=1440,
+        description="The moving window failed sign-ins are counted over, in minutes. 1 to 1,440.",
+    )
+    login_lockout_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=10_080,
+        description="How long an account stays locked after too many failed sign-ins (the "
+        "right password is refused too). 1 to 10,080 (a week).",
+    )
+
+    def cors_origin_list(self) -> list[str]:
+        """The configured CORS origins (none: CORS off)."""
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     def jobs_run_inprocess(self) -> bool:
         """Whether the server sweeps the jobs outbox itself."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opsdesk.desk import service
 from opsdesk.routing.assign import (
     OVERFLOW_JOB,
     SHIFT_OPEN_JOB,
@@ -324,3 +325,45 @@ def test_overflow_looks_again_when_the_secondary_shift_opens(desk: Desk) -> None
     desk.now = again.run_at
     desk.run_job(fire_overflow, job(again))
     assert desk.get(ticket.id).owning_team == "billing"
+
+
+def test_routing_in_one_unit_of_work_sees_its_own_assignments(desk: Desk) -> None:
+    """The load query skips the flush only when nothing pending can change a load: a
+    ticket assigned earlier in the same unit of work still counts."""
+    desk.apply(small_billing)  # at most 2 open per agent, least loaded first
+    a = desk.user(["billing"], skills=BILLING, online=True)
+    b = desk.user(["billing"], skills=BILLING, online=True)
+    customer = desk.customer()
+    with desk.uow(customer.id, kind="customer") as uow:
+        owners = [
+            service.create_ticket(
+                uow,
+                customer_id=customer.id,
+                subject="Refund",
+                channel="email",
+                request_type="refund",
+                body="Twice charged.",
+            ).owning_agent
+            for _ in range(5)
+        ]
+    assert sorted(owners[:4], key=lambda x: x or 0) == sorted([a.id, a.id, b.id, b.id])
+    assert owners[4] is None  # both at capacity: queued
+    assert verify(desk.db).ok
+
+
+def test_a_ticket_routed_as_it_opens_is_written_once(desk: Desk) -> None:
+    agent = desk.user(["billing"], skills=BILLING, online=True)
+    customer = desk.customer()
+    with desk.uow(customer.id, kind="customer") as uow:
+        ticket = service.create_ticket(
+            uow,
+            customer_id=customer.id,
+            subject="Refund",
+            channel="email",
+            request_type="refund",
+            body="Twice charged.",
+        )
+    assert ticket.owning_agent == agent.id
+    assert (uow.rows_written["tickets", "insert"], uow.rows_written["tickets", "update"]) == (1, 0)
+    assert desk.get(ticket.id).owning_agent == agent.id
+    assert verify(desk.db).ok

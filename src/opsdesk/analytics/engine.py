@@ -286,6 +286,7 @@ def diagnose_loaded(
     min_cases: int = DEFAULT_MIN_CASES,
     progress: Progress | None = None,
     report_tables: bool = True,
+    events_ready: bool = False,
 ) -> Diagnosis:
     """:func:`diagnose` of the table or view ``case_events`` already in ``con`` (a
     :func:`session`), e.g. a log an importer loaded there: no file or Arrow table in
@@ -310,7 +311,8 @@ def diagnose_loaded(
 
     load_model_tables(con, model)
 
-    _run(con, "events", params)
+    if not events_ready:  # else the importer built `ev` (import_into's diagnostic_events)
+        _run(con, "events", params)
     step()
     (summary_row,) = _rows(con, "summary", params)
     not_measurable = unmeasurable_kinds(summary_row, has_model=model is not None)
@@ -335,7 +337,7 @@ def diagnose_loaded(
     if "pending_misuse" not in not_measurable:
         _run(con, "pending_agents", params)
     step()
-    con.execute("DROP TABLE ev")
+    con.execute("DROP VIEW ev" if events_ready else "DROP TABLE ev")
     kpi_rows = _rows(con, "kpis", params)
     overall = next((r for r in kpi_rows if r["dimension"] == "overall"), None)
     unavailable = unavailable_kpis(

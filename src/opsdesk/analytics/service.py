@@ -132,10 +132,21 @@ def diagnose_file(
         # the imported file, attrs and all)
         with session() as con:
             imported = import_into(
-                con, source, rejects, progress=import_progress, keep_attrs=False, **import_options
+                con,
+                source,
+                rejects,
+                progress=import_progress,
+                keep_attrs=False,
+                diagnostic_events=True,
+                **import_options,
             )
             diagnosis = diagnose_loaded(
-                con, model=model, source_name=source.name, progress=progress, **options
+                con,
+                model=model,
+                source_name=source.name,
+                progress=progress,
+                events_ready=True,
+                **options,
             )
     else:
         with tempfile.TemporaryDirectory(prefix="opsdesk-diagnose-") as tmp:

@@ -8,11 +8,15 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from opsdesk.api import schemas
 from opsdesk.api.bodylimit import BodySizeLimit
+from opsdesk.api.docs import install_docs
+from opsdesk.api.headers import SecurityHeaders
 from opsdesk.api.problems import install_problem_handlers, problem_responses
+from opsdesk.api.ratelimit import throttle_for
 from opsdesk.api.routes import audit, customers, events, exceptions, meta, model, routing, tickets
 from opsdesk.api.routes import users as accounts
 from opsdesk.settings import Settings
@@ -57,17 +61,22 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         version="1",
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from packaged assets by install_docs, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.throttle = throttle_for(settings)  # per app: its memory counters are its own
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    _install_transport(app, settings)
 
     v1 = APIRouter(prefix=API_PREFIX, responses=problem_responses(*V1_PROBLEMS))
     for module in (tickets, customers, exceptions, events, model, routing, audit, accounts):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(meta.router)
+    install_docs(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -88,3 +97,22 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _install_transport(app: FastAPI, settings: Settings) -> None:
+    """Security headers, CORS and redirects (docs/security.md#transport)."""
+    origins = settings.cors_origin_list()
+    if origins:  # off unless configured: a browser on another origin gets no CORS grant
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            max_age=600,
+        )
+    # Starlette's slash redirect builds an absolute URL from the Host header: a path that
+    # is not a route answers 404 instead, so no Location ever names a client-chosen host
+    app.router.redirect_slashes = False
+    # outside Starlette's ServerErrorMiddleware too, so a 500 carries the headers as well
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: SecurityHeaders(build())  # type: ignore[method-assign]

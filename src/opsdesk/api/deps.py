@@ -12,12 +12,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 
+from opsdesk.api import ratelimit
 from opsdesk.api.idempotency import Writer, request_fingerprint
 from opsdesk.api.problems import ApiProblem
 from opsdesk.desk import queries
 from opsdesk.desk.accounts import require_scope
 from opsdesk.desk.audit import record_token_refused
-from opsdesk.desk.security import TokenPrincipal, principal_for_token
+from opsdesk.desk.security import TokenPrincipal, hash_token, principal_for_token
+from opsdesk.desk.throttle import Throttle
 from opsdesk.domain.errors import PermissionDenied
 from opsdesk.domain.state import UserState
 from opsdesk.settings import Settings
@@ -65,6 +67,13 @@ async def current_principal(
     or a deactivated user fails at once. A GET needs the token's ``read`` scope (403)."""
     if credentials is None:
         raise _unauthorized("send an API token as `Authorization: Bearer <token>`")
+    throttle: Throttle = request.app.state.throttle
+    client = ratelimit.client_address(request)
+    # a client over the bad-token limit is refused before the lookup: a flood of guesses
+    # costs no query and no audit row (but the first refusal of each window)
+    refusal = await ratelimit.consult(throttle, throttle.check_bad_token, client)
+    if refusal is not None:
+        raise await ratelimit.refuse(request, refusal)
     if db.dialect == "sqlite":
         # one indexed read of a local file, and in WAL mode readers never wait for a
         # writer: cheaper on the event loop than the hop to a thread and back
@@ -72,19 +81,29 @@ async def current_principal(
     else:
         principal = await run_in_threadpool(_token_principal, db, credentials.credentials)
     if principal is None:
-        client = request.client.host if request.client else None
+        await ratelimit.consult(throttle, throttle.hit_bad_token, client)
         route = f"{request.method} {request.url.path}"
         # a write, and a rare one: in a thread, so it never holds the event loop while
         # the timers have SQLite's write slot
         await run_in_threadpool(
-            record_token_refused, db, credentials.credentials, route=route, client=client
+            record_token_refused,
+            db,
+            credentials.credentials,
+            route=route,
+            client=request.client.host if request.client else None,
         )
         raise _unauthorized(
             "the token is unknown, revoked, expired or belongs to a deactivated user; "
             "create one with `opsdesk token create --user EMAIL`",
             "invalid_token",
         )
-    request.state.user_id = principal.user.id  # the audit trail names the caller of a refusal
+    user = principal.user
+    request.state.user_id = user.id  # the audit trail names the caller of a refusal
+    refusal = await ratelimit.consult(
+        throttle, throttle.hit_request, hash_token(credentials.credentials)
+    )
+    if refusal is not None:
+        raise await ratelimit.refuse(request, refusal, actor_id=user.id, subject=f"user:{user.id}")
     if request.method in READ_METHODS:
         require_scope(principal.scopes, "read", f"call {request.method} {request.url.path}")
     return principal

@@ -102,6 +102,29 @@ def record_token_refused(db: Database, token: str, *, route: str, client: str | 
     )
 
 
+def record_rate_limited(
+    db: Database,
+    *,
+    limit: str,
+    actor_id: int | None,
+    subject: str | None,
+    route: str,
+    client: str | None,
+) -> None:
+    """Record that a caller went over a rate limit (once per limit, key and window: the
+    throttle says which refusal is the first)."""
+    _record_apart(
+        db,
+        "auth.rate_limited",
+        outcome="refused",
+        actor_kind="user" if actor_id is not None else "anonymous",
+        actor_id=actor_id,
+        subject=subject or (f"client:{client}" if client else None),
+        details={"limit": limit, "route": route},
+        client=client,
+    )
+
+
 def record_export(
     db: Database, action: str, *, output: str | None, details: dict[str, Any]
 ) -> None:

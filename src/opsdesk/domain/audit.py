@@ -56,6 +56,13 @@ AUDIT_ACTIONS: dict[str, AuditAction] = {
             "token:ID when the token is known, else none",
         ),
         AuditAction(
+            "auth.rate_limited",
+            "A caller went over a rate limit and is answered 429 (outcome refused): one row "
+            "per limit, key and window, not one per request; details name the limit "
+            "(`bad_tokens` per client address, `requests` per token) and the route.",
+            "`client:ADDRESS` for bad tokens, `user:ID` for a token's requests",
+        ),
+        AuditAction(
             "access.refused",
             "An authenticated caller was refused for lack of a permission or approver role "
             "(outcome refused); details name the permission and the route.",

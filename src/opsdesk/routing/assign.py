@@ -203,7 +203,7 @@ def candidate(member: queries.Member, load: Load | None) -> Candidate:
 def team_candidates(uow: UnitOfWork, team: str, channel: str | None) -> list[Candidate]:
     """The online active members of ``team`` with their current load (one query; the
     per-channel load is that of ``channel`` only, none when ``channel`` is None)."""
-    uow.flush()
+    uow.flush_for_owned_work()
     rows = queries.online_members_with_load(uow.conn, uow.db.dialect, team, channel)
     return [candidate(member, load) for member, load in rows]
 

@@ -1,7 +1,8 @@
 """What the router reads from the projections: a team's online agents with their load,
 a customer's previous owner, a team's queue. A few indexed queries per decision.
 
-Call ``uow.flush()`` before these inside a unit of work, so they see its own writes.
+Call ``uow.flush()`` before these inside a unit of work, so they see its own writes
+(``uow.flush_for_owned_work()`` before the load and previous-owner queries).
 """
 
 from __future__ import annotations

@@ -674,6 +674,24 @@ class UnitOfWork:
         p.dirty.clear()
         p.new.clear()
 
+    def flush_for_owned_work(self) -> None:
+        """:meth:`flush` before a query that reads only users and the tickets agents own
+        (routing's loads and previous owners), unless no pending change can show in
+        one: no user changed, and every changed ticket had no owning agent when read
+        and has none now. A ticket routed by the unit of work that opened it is then
+        written once, already assigned, instead of inserted and updated."""
+        p = self.projection
+        for kind, key in p.dirty | p.new:
+            if kind == "user":
+                self.flush()
+                return
+            if kind == "ticket":
+                loaded = self._loaded.get(("tickets", key))
+                owned_before = loaded is not None and loaded["owning_agent"] is not None
+                if owned_before or p.tickets[key].owning_agent is not None:  # type: ignore[index]
+                    self.flush()
+                    return
+
     def _write(self, table: str, row: dict[str, Any], is_new: bool) -> None:
         sql = self._sql[table]
         key = (table, row["id"])

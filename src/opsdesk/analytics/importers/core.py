@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
-import shutil
 import tempfile
 import time
 import uuid
+import zlib
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -30,6 +30,9 @@ from opsdesk.analytics.importers.mapping import (
 from opsdesk.analytics.schema import STATUSES
 
 MEMORY_LIMIT: Final = "4GB"  # DuckDB's working memory before it spills to disk
+#: The largest log read, on disk and, for a gzipped one, decompressed (bytes): real logs
+#: run to several GiB; ``--max-bytes`` / ``OPSDESK_IMPORT_MAX_BYTES`` change it
+MAX_LOG_BYTES: Final = 32 << 30
 _COPY_CHUNK: Final = 1 << 20  # bytes per read when decompressing into scratch space
 
 FORMATS: Final = {
@@ -100,6 +103,7 @@ def import_log(
     rejects: Path | None = None,
     max_rejects: int | None = None,
     progress: Callable[[str], None] | None = None,
+    max_bytes: int = MAX_LOG_BYTES,
 ) -> ImportResult:
     """Import ``source`` (CSV, Parquet or XES, optionally gzipped) into ``out``.
 
@@ -107,7 +111,8 @@ def import_log(
     ``case_id, at, seq``. Rejected rows go to ``rejects`` (default: next to ``out`` as
     ``<stem>.rejects.csv``, written only when there are rejects). Beyond ``max_rejects``
     rejected rows, or on any refusal, nothing is written. ``progress`` receives one line
-    per stage. The options map 1:1 to the ``opsdesk import`` / ``diagnose`` flags.
+    per stage. A file larger than ``max_bytes``, or a gzipped one that decompresses to
+    more, is refused. The options map 1:1 to the ``opsdesk import`` / ``diagnose`` flags.
     """
     out = Path(out)
     return _import(
@@ -115,6 +120,7 @@ def import_log(
         out,
         rejects or out.with_name(f"{out.name.split('.')[0]}.rejects.csv"),
         rejects_always=rejects is not None,
+        max_bytes=max_bytes,
         preset=preset,
         mapping=mapping,
         columns=columns,
@@ -142,6 +148,8 @@ def import_into(
     max_rejects: int | None = None,
     progress: Callable[[str], None] | None = None,
     keep_attrs: bool = True,
+    diagnostic_events: bool = False,
+    max_bytes: int = MAX_LOG_BYTES,
 ) -> ImportResult:
     """Like :func:`import_log`, but the events stay in DuckDB: the table ``case_events``
     (the CASE_EVENTS columns, in no particular order) is created in ``con``, where the
@@ -150,7 +158,9 @@ def import_into(
     directory apply; its time zone and insertion-order setting are restored afterwards.
     ``result.out`` is None; rejected rows go to ``rejects`` when there are any.
     ``keep_attrs=False`` leaves ``attrs`` empty and skips reading and typing those
-    columns (the diagnostic does not read them)."""
+    columns (the diagnostic does not read them). ``diagnostic_events=True`` also builds
+    the diagnostic's table ``ev`` from the importer's own sort (``diagnose_loaded(...,
+    events_ready=True)`` then reads it instead of sorting the log again)."""
     return _import(
         Path(source),
         None,
@@ -167,6 +177,8 @@ def import_into(
         progress=progress,
         keep_attrs=keep_attrs,
         con=con,
+        diagnostic_events=diagnostic_events,
+        max_bytes=max_bytes,
     )
 
 
@@ -187,6 +199,8 @@ def _import(
     progress: Callable[[str], None] | None,
     keep_attrs: bool = True,
     con: duckdb.DuckDBPyConnection | None = None,
+    diagnostic_events: bool = False,
+    max_bytes: int = MAX_LOG_BYTES,
 ) -> ImportResult:
     """The import behind :func:`import_log` (``out`` given) and :func:`import_into`
     (``con`` given, ``out`` None)."""
@@ -195,6 +209,7 @@ def _import(
     if not source.is_file():
         raise ImportRefused(f"{source} not found; pass the path of an event-log file")
     fmt = detect_format(source)
+    check_size(source, max_bytes)
     chosen = None
     if preset is not None:
         chosen = PRESETS.get(preset)
@@ -231,11 +246,14 @@ def _import(
     try:
         with tempfile.TemporaryDirectory(prefix="opsdesk-import-") as scratch_dir:
             scratch = Path(scratch_dir)
-            plan = _plan(source, fmt, scratch, mapping, statuses, time_format, tz, chosen, say)
+            plan = _plan(
+                source, fmt, scratch, mapping, statuses, time_format, tz, chosen, say, max_bytes
+            )
             plan = replace(
                 plan,
                 status_map_given=given,
                 status_map_path=status_map if isinstance(status_map, Path) else None,
+                diagnostic_events=diagnostic_events and con is not None,
             )
 
             def pipeline(db: duckdb.DuckDBPyConnection) -> tabular.Outcome:
@@ -284,6 +302,39 @@ def _import(
     return result
 
 
+def too_large(source: Path, size: int, max_bytes: int, *, decompressed: bool = False) -> str:
+    """The message refusing a log over the size limit."""
+    what = "decompresses to more than" if decompressed else f"is {size:,} bytes, more than"
+    return (
+        f"{source.name} {what} the {max_bytes:,} bytes an import reads (--max-bytes, "
+        f"OPSDESK_IMPORT_MAX_BYTES); raise the limit if the log is really that large"
+    )
+
+
+def check_size(source: Path, max_bytes: int) -> None:
+    """Refuse a log larger than ``max_bytes`` before reading it."""
+    if max_bytes < 1:
+        raise ImportRefused("--max-bytes must be at least 1")
+    size = source.stat().st_size
+    if size > max_bytes:
+        raise ImportRefused(too_large(source, size, max_bytes))
+
+
+def _decompress(source: Path, out: Path, max_bytes: int) -> None:
+    """Decompress a gzipped log into scratch space, refusing it once it passes
+    ``max_bytes`` (a small file can expand a thousandfold)."""
+    written = 0
+    try:
+        with gzip.open(source, "rb") as src, out.open("wb") as dst:
+            while chunk := src.read(_COPY_CHUNK):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise ImportRefused(too_large(source, written, max_bytes, decompressed=True))
+                dst.write(chunk)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise ImportRefused(f"{source.name} is not a readable gzip file: {exc}") from exc
+
+
 def _check_written(path: Path) -> None:
     import pyarrow.parquet as pq  # only a written file needs it (see tabular)
 
@@ -326,6 +377,7 @@ def _plan(
     tz: str,
     preset: Preset | None,
     say: Callable[[str], None],
+    max_bytes: int = MAX_LOG_BYTES,
 ) -> tabular.Plan:
     """Resolve the source into a SQL relation and the mapping the pipeline applies."""
     null_value = preset.null_value if preset else None
@@ -342,7 +394,7 @@ def _plan(
         say(f"parsing {source.name}")
         flat = scratch / "xes.parquet"
         keys = xes.XesKeys.resolve(mapping, has_status_map=len(statuses) > len(STATUSES))
-        if xes.flatten(source, keys, flat) == 0:
+        if xes.flatten(source, keys, flat, max_bytes=max_bytes) == 0:
             raise ImportRefused(f"{source.name} holds no events (no <trace><event> elements)")
         return tabular.Plan(
             relation=f"read_parquet({tabular.lit(str(flat))})",
@@ -365,8 +417,7 @@ def _plan(
             # them: decompressing first (2 to 3 s per GB) makes the read parallel
             say(f"decompressing {source.name}")
             path = scratch / "source.csv"
-            with gzip.open(source, "rb") as src, path.open("wb") as dst:
-                shutil.copyfileobj(src, dst, _COPY_CHUNK)
+            _decompress(source, path, max_bytes)
         header = csvfile.read_header(path)
         relation = tabular.csv_relation(path, header)
         csv_source = tabular.CsvSource(path=path, columns=header, scratch=scratch)
@@ -375,8 +426,7 @@ def _plan(
         if source.name.lower().endswith(".gz"):
             # Parquet cannot be read through a gzip stream: decompress into scratch space
             path = scratch / "source.parquet"
-            with gzip.open(source, "rb") as src, path.open("wb") as dst:
-                shutil.copyfileobj(src, dst, _COPY_CHUNK)
+            _decompress(source, path, max_bytes)
         relation = f"read_parquet({tabular.lit(str(path))})"
         csv_source = None
     return tabular.Plan(

@@ -37,6 +37,7 @@ from typing import Final
 from opsdesk.analytics.importers.mapping import ImportRefused
 
 _CHUNK: Final = 1 << 22  # bytes per read while counting lines
+_SHOWN: Final = 1000  # characters of an over-long line kept in the rejects file
 #: a quoted value still open after this many bytes is taken for an unclosed quote
 MAX_RECORD_BYTES: Final = 1 << 20
 _SURROGATE: Final = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8
@@ -61,7 +62,12 @@ class LineScan:
 def read_header(path: Path) -> list[str]:
     """The header record's column names; refuse a missing, blank or repeated name."""
     with path.open("rb") as fh:
-        first = fh.readline(MAX_RECORD_BYTES)
+        first = fh.readline(MAX_RECORD_BYTES + 1)
+    if len(first) > MAX_RECORD_BYTES:
+        raise ImportRefused(
+            f"the header line of {path.name} is longer than {MAX_RECORD_BYTES // 1024} KiB; "
+            "is it a CSV file with a header line?"
+        )
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -147,11 +153,16 @@ class _Lines:
         if self._replay:
             number, text = self._replay.popleft()
         else:
-            raw = self._fh.readline()
+            raw = self._fh.readline(MAX_RECORD_BYTES + 1)
             if not raw:
                 raise StopIteration
             number = self._next_line
             self._next_line += 1
+            if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+                # never held whole: the rest of the line is skipped, a bounded read at a time
+                while (rest := self._fh.readline(_CHUNK)) and not rest.endswith(b"\n"):
+                    pass
+                raise _TooLong(number, raw[:_SHOWN].decode("utf-8", "replace"))
             # undecodable bytes survive as lone surrogates: the record is then refused
             text = raw.decode("utf-8", errors="surrogateescape")
             if number == 1 and text.startswith(codecs.BOM_UTF8.decode("utf-8")):
@@ -176,6 +187,15 @@ class _Lines:
 
 class _StillOpen(Exception):
     """A quoted value has run past MAX_RECORD_BYTES."""
+
+
+class _TooLong(Exception):
+    """A physical line longer than MAX_RECORD_BYTES (already skipped)."""
+
+    def __init__(self, line: int, start: str) -> None:
+        super().__init__(line)
+        self.line = line
+        self.start = start
 
 
 def _shown(text: str) -> str:
@@ -216,6 +236,30 @@ def split(path: Path, columns: list[str], out: Path) -> tuple[int, list[Malforme
             except csv.Error as exc:
                 problem = _quote_problem(lines.taken, str(exc))
                 record = None
+            except _TooLong as long_line:
+                # the line itself is one malformed row; a record it was continuing is
+                # another, and the lines between them are read again
+                if lines.taken:
+                    first_line, first_text = lines.taken[0]
+                    malformed.append(
+                        Malformed(
+                            first_line,
+                            "a quote opened on this line runs into a line longer than "
+                            f"{MAX_RECORD_BYTES // 1024} KiB (line {long_line.line}); is a "
+                            "closing quote missing?",
+                            _shown(first_text),
+                        )
+                    )
+                    lines.give_back_after_first()
+                malformed.append(
+                    Malformed(
+                        long_line.line,
+                        f"the line is longer than {MAX_RECORD_BYTES // 1024} KiB (the longest "
+                        "record read); its start is shown",
+                        long_line.start,
+                    )
+                )
+                continue
             except _StillOpen:
                 problem = (
                     f"a quote opened on this line is still open {len(lines.taken) - 1} "
@@ -249,7 +293,8 @@ def split(path: Path, columns: list[str], out: Path) -> tuple[int, list[Malforme
     finally:
         sink.close()
         lines.close()
-    return written, malformed
+    malformed.sort(key=lambda bad: bad.line)  # an over-long line is reported before the
+    return written, malformed  # lines it cut off from the record they belonged to
 
 
 def _quote_problem(taken: list[tuple[int, str]], error: str) -> str:

@@ -89,6 +89,8 @@ class Plan:
     # the user's own status map (normalised) and its file, for the draft of a new one
     status_map_given: Mapping[str, str | None] = field(default_factory=dict)
     status_map_path: Path | None = None
+    # also build the diagnostic's `ev` table from the typing window (see _events_table)
+    diagnostic_events: bool = False
 
 
 @dataclass(frozen=True)
@@ -334,11 +336,14 @@ def _read(
 def csv_relation(path: Path, columns: list[str]) -> str:
     """DuckDB's read of a CSV with the dialect fixed (RFC 4180, strict, every column
     text), never sniffed: a sniffer that meets one broken line may decide the file has
-    no quoting at all and keep every quote in the values."""
+    no quoting at all and keep every quote in the values. A line is at most
+    :data:`~opsdesk.analytics.importers.csvfile.MAX_RECORD_BYTES` long."""
     names = ", ".join(f"{lit(c)}: 'VARCHAR'" for c in columns)
     return (
         f"read_csv({lit(str(path))}, header = true, auto_detect = false, delim = ',', "
-        f"quote = '\"', escape = '\"', strict_mode = true, columns = {{{names}}})"
+        f"quote = '\"', escape = '\"', strict_mode = true, columns = {{{names}}}, "
+        # a longer line fails the fast read: the careful one rejects it as malformed
+        f"max_line_size = {csvfile.MAX_RECORD_BYTES})"
     )
 
 
@@ -352,11 +357,12 @@ def _load_or_refuse(con: duckdb.DuckDBPyConnection, plan: Plan, source: Path) ->
         ) from exc
 
 
-def _changes_sql(payload: str) -> str:
+def _changes_sql(payload: str, extra: str = "") -> str:
     """Each accepted row of ``parsed`` compared with the previous row of its case: its
     changes (``ch_*``), the last known status and priority before it (``p_*``) and the
     stage numbers of the events it yields (``stages``), with the ``payload`` columns
-    (``", col, col"``) carried along. The one statement of the typing rules
+    (``", col, col"``) and the ``extra`` window columns (``", expr AS name"``, over the
+    window ``c``) carried along. The one statement of the typing rules
     (docs/importing.md, "How event types are derived")."""
     return f"""
         WITH w AS (
@@ -367,7 +373,7 @@ def _changes_sql(payload: str) -> str:
                 -- a row with an unknown status or priority is no change; compare with
                 -- the last known value
                 lag(status IGNORE NULLS) OVER c AS p_status,
-                lag(priority IGNORE NULLS) OVER c AS p_priority
+                lag(priority IGNORE NULLS) OVER c AS p_priority{extra}
             FROM parsed
             WHERE reason IS NULL
             WINDOW c AS (PARTITION BY case_id ORDER BY ts, rn)
@@ -420,9 +426,35 @@ def _constant_columns(plan: Plan) -> dict[str, str]:
     return constants
 
 
+#: The window columns of the input rows that the diagnostic's per-event neighbours are
+#: derived from (see _diagnostic_events): over the typing window ``c``, so no second sort
+_ROW_NEIGHBOURS: Final = """,
+                lag(status) OVER c AS r_prev_status,
+                lead(ts) OVER c AS r_next_ts,
+                lag(team IGNORE NULLS) OVER c AS r_prev_team,
+                count(agent) OVER (c ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                    AS r_agents"""
+
+#: Each split event's neighbours, from its row's (``t``): the first event of a row
+#: follows the previous row's last, which carries that row's status; the events inside
+#: a row share its time, team and agent, and each but the status change carries the
+#: status before the row when it has one (see _event_columns)
+_EVENT_NEIGHBOURS: Final = """,
+            CASE WHEN t.stage = t.stages[1] THEN t.r_prev_status
+                WHEN t.ch_status THEN t.p_status
+                ELSE t.status END AS ev_prev_status,
+            CAST((t.k - 1) * 8 + t.stage + 2 AS BIGINT) AS ev_pos,
+            epoch(CASE WHEN t.stage = t.stages[-1] THEN t.r_next_ts ELSE t.ts END)
+                AS ev_next_t,
+            CASE WHEN t.stage = t.stages[1] THEN t.r_prev_team
+                ELSE COALESCE(t.team, t.r_prev_team) END AS ev_prev_team,
+            t.r_agents > 0 AS ev_agent_seen"""
+
+
 def _events_table(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     """The events as ``case_events`` in DuckDB (the CASE_EVENTS columns and types),
-    typed and written in one pass over ``parsed``.
+    typed and written in one pass over ``parsed``; with ``plan.diagnostic_events`` also
+    the diagnostic's ``ev`` (see :func:`_diagnostic_events`).
 
     For a log kept in DuckDB the window carries the wide columns along instead of
     joining them back, and ``seq`` is ``8 x input row + stage``: increasing in input
@@ -442,13 +474,17 @@ def _events_table(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
         for name in COLUMNS
         if name not in constants
     )
+    extra, neighbours = "", ""
+    if plan.diagnostic_events:
+        extra, neighbours = _ROW_NEIGHBOURS, _EVENT_NEIGHBOURS
+        stored += ", ev_prev_status, ev_pos, ev_next_t, ev_prev_team, ev_agent_seen"
     seq = "CAST(t.rn * 8 + t.stage + 2 AS BIGINT)"
     con.execute(f"""
         CREATE TABLE case_event_rows AS
         SELECT {stored}
         FROM (
-            SELECT {_event_columns(plan, seq, "t", leave_out=constants)}
-            FROM (SELECT *, unnest(stages) AS stage FROM ({_changes_sql(payload)})) AS t
+            SELECT {_event_columns(plan, seq, "t", leave_out=constants)}{neighbours}
+            FROM (SELECT *, unnest(stages) AS stage FROM ({_changes_sql(payload, extra)})) AS t
         )
     """)
     every = ", ".join(
@@ -458,6 +494,48 @@ def _events_table(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
         for name in COLUMNS
     )
     con.execute(f"CREATE VIEW case_events AS SELECT {every} FROM case_event_rows")
+    if plan.diagnostic_events:
+        _diagnostic_events(con, constants)
+
+
+def _diagnostic_events(con: duckdb.DuckDBPyConnection, constants: Mapping[str, str]) -> None:
+    """The diagnostic's ``ev`` (the columns and rows of analytics/sql/events.sql) from
+    ``case_event_rows``, whose neighbour columns the typing window already computed: a
+    log imported for the diagnostic is sorted by case and time once, not twice.
+
+    Same rows and values as events.sql's, but ``pos``, which only orders the events of
+    a case (1 for the first), is not dense. An import yields no ``sla.*`` events and no
+    customer messages (every actor is the importer).
+    """
+
+    def col(name: str) -> str:
+        if name in constants:
+            return f"CAST({constants[name]} AS {SQL_TYPES[name]})"
+        return ident(name)
+
+    activity, category = col("activity"), col("category")
+    con.execute(f"""
+        CREATE TEMP VIEW ev AS
+        SELECT
+            HASH(case_id) AS case_id,
+            "at" AS event_at,
+            epoch("at") AS t,
+            type = 'ticket.transferred' AS is_transfer,
+            FALSE AS is_customer_message,
+            CASE WHEN {activity} <> type THEN LOWER(TRIM({activity})) END AS step_activity,
+            {col("team")} AS team,
+            {col("agent")} AS agent,
+            {col("status")} AS status,
+            CASE WHEN {activity} <> type THEN {category} END AS step_category,
+            COALESCE({col("status")} IN ('solved', 'closed'), FALSE) AS is_done,
+            COALESCE(ev_prev_status IN ('solved', 'closed'), FALSE) AS prev_done,
+            ev_prev_status AS prev_status,
+            ev_pos AS pos,
+            ev_next_t AS next_t,
+            ev_prev_team AS prev_team,
+            ev_agent_seen AS agent_seen
+        FROM case_event_rows
+    """)
 
 
 def drop_scratch_tables(con: duckdb.DuckDBPyConnection) -> None:

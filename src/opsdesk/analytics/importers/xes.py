@@ -118,11 +118,42 @@ def _value(elem: Element) -> Any:
     return raw
 
 
-def _open(path: Path) -> gzip.GzipFile | io.BufferedReader:
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+class _Bounded:
+    """A gzip stream refused once it has given more than ``max_bytes`` (a small file can
+    expand a thousandfold); the parser reads it in blocks, so this costs one addition
+    per block."""
+
+    def __init__(self, stream: gzip.GzipFile, name: str, max_bytes: int) -> None:
+        self._stream = stream
+        self._name = name
+        self._left = max_bytes
+        self._max = max_bytes
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._left -= len(data)
+        if self._left < 0:
+            raise ImportRefused(
+                f"{self._name} decompresses to more than the {self._max:,} bytes an import "
+                "reads (--max-bytes, OPSDESK_IMPORT_MAX_BYTES); raise the limit if the log "
+                "is really that large"
+            )
+        return data
+
+    def __enter__(self) -> _Bounded:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stream.close()
 
 
-def _rows(path: Path, keys: XesKeys) -> Iterator[list[str | None]]:
+def _open(path: Path, max_bytes: int) -> _Bounded | io.BufferedReader:
+    if path.name.lower().endswith(".gz"):
+        return _Bounded(gzip.open(path, "rb"), path.name, max_bytes)
+    return path.open("rb")  # its size was checked before it was opened
+
+
+def _rows(path: Path, keys: XesKeys, max_bytes: int) -> Iterator[list[str | None]]:
     """One row per event, in document order."""
     fields = [(name, getattr(keys, name)) for name in COLUMNS if name not in ("case", "attrs")]
     mapped = {key for _, key in fields if key is not None}
@@ -130,7 +161,7 @@ def _rows(path: Path, keys: XesKeys) -> Iterator[list[str | None]]:
     trace_attrs: dict[str, Any] = {}
     event_attrs: dict[str, Any] = {}
     pending: list[dict[str, Any]] = []  # events of the current trace, until it ends
-    with _open(path) as fh:
+    with _open(path, max_bytes) as fh:
         for kind, elem in iterparse(fh, events=("start", "end"), forbid_dtd=True):
             tag = _local(elem.tag)
             if kind == "start":
@@ -166,8 +197,9 @@ def _rows(path: Path, keys: XesKeys) -> Iterator[list[str | None]]:
                 elem.clear()
 
 
-def flatten(path: Path, keys: XesKeys, out: Path) -> int:
-    """Write the events of ``path`` to the Parquet table ``out``; the number of events."""
+def flatten(path: Path, keys: XesKeys, out: Path, *, max_bytes: int = 32 << 30) -> int:
+    """Write the events of ``path`` to the Parquet table ``out``; the number of events.
+    A gzipped log that decompresses to more than ``max_bytes`` is refused."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -176,7 +208,7 @@ def flatten(path: Path, keys: XesKeys, out: Path) -> int:
     try:
         with pq.ParquetWriter(out, schema) as writer:
             batch: list[list[str | None]] = []
-            for row in _rows(path, keys):
+            for row in _rows(path, keys, max_bytes):
                 batch.append(row)
                 if len(batch) >= _BATCH:
                     writer.write_table(_table(batch, schema))

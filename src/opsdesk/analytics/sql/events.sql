@@ -7,6 +7,10 @@
 -- elapsed time; cases.sql reads their SLA outcome from case_events directly.
 -- The window's sort carries every column, so the wide text ones (type, activity,
 -- actor_kind, visibility) travel as the few flags the later queries test instead.
+-- `pos` only orders the events of a case (1 for the first): the queries compare it,
+-- never count with it. A file diagnosed straight from disk skips this statement: the
+-- importer builds the same `ev` from its own window (importers/tabular.py,
+-- _diagnostic_events), where `pos` is not dense.
 CREATE TEMP TABLE ev AS
 SELECT
     case_id,

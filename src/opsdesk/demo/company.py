@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import holidays as holidays_lib
 
 from opsdesk.desk import service
-from opsdesk.desk.security import create_token, set_password
+from opsdesk.desk.security import SCOPES, create_token, set_password
 from opsdesk.model import WEEKDAYS, Calendar, OperatingModel
 from opsdesk.store.db import Database
 from opsdesk.store.uow import UnitOfWork
@@ -529,7 +529,7 @@ def create_staff(db: Database, company: Company, at: datetime, tick: Callable[[]
     with UnitOfWork(db, actor_kind="user", actor_id=admin.user_id, now=tick()) as uow:
         set_password(uow, admin.user_id, company.admin_password)
     with UnitOfWork(db, actor_kind="user", actor_id=admin.user_id, now=tick()) as uow:
-        token = create_token(uow, admin.user_id, "demo").token
+        token = create_token(uow, admin.user_id, "demo", scopes=SCOPES).token
     for member in company.staff:
         if member is admin:
             continue

@@ -92,7 +92,7 @@ def add_handle(uow: UnitOfWork, customer_id: int, kind: str, value: str) -> Cust
 
 def merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> CustomerState:
     """Merge ``source`` into ``target``; the target's timeline then shows both histories."""
-    source, target = _customer(uow, source_id), _customer(uow, target_id)
+    target, source = _customer(uow, target_id), _customer(uow, source_id)
     handles = uow.customer_handles(source_id)
     append(uow, cmd.merge_customers(uow.context(), source, target, handles))
     return target

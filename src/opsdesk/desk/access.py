@@ -22,7 +22,7 @@ from sqlalchemy import ColumnElement, exists, or_, select, true
 
 from opsdesk.domain.errors import NotFound, PermissionDenied
 from opsdesk.domain.state import UserState
-from opsdesk.model import ALL_PERMISSIONS, OperatingModel
+from opsdesk.model import ALL_PERMISSIONS, PERMISSIONS, OperatingModel
 from opsdesk.store import tables as t
 
 #: the permission that lifts team scoping (ops leads, auditors, QA, admins through "*")
@@ -145,8 +145,30 @@ class Access:
 
 
 def scope_of(user: UserState, granted: frozenset[str]) -> Scope:
-    """The one scoping rule: ``tickets.all_teams`` (or ``*``) reaches everything; anyone
-    else reaches their teams' tickets and the tickets they own."""
-    if ALL_TEAMS in granted or ALL_PERMISSIONS in granted:
+    """The one scoping rule: ``tickets.all_teams`` (which ``*`` includes) reaches
+    everything; anyone else reaches their teams' tickets and the tickets they own."""
+    if ALL_TEAMS in granted:
         return EVERYTHING
     return Scope(frozenset(user.teams), user.id)
+
+
+def roles_table_markdown(model: OperatingModel) -> str:
+    """The roles x permissions table of ``model`` in Markdown (for docs/security.md):
+    one column per role, a row for its reach and one per known permission."""
+    roles = model.roles
+    granted = {role.id: model.permissions_for([role.id]) for role in roles}
+    head = "| permission | " + " | ".join(f"`{role.id}`" for role in roles) + " |"
+    lines = [head, "|---|" + "---|" * len(roles)]
+    reach = [
+        "all teams"
+        if ALL_TEAMS in granted[r.id] or ALL_PERMISSIONS in granted[r.id]
+        else "own teams"
+        for r in roles
+    ]
+    lines.append("| *reaches* | " + " | ".join(reach) + " |")
+    for permission in PERMISSIONS:
+        if permission == ALL_PERMISSIONS:
+            continue
+        marks = ["✓" if permission in granted[r.id] else "" for r in roles]
+        lines.append(f"| `{permission}` | " + " | ".join(marks) + " |")
+    return "\n".join(lines) + "\n"

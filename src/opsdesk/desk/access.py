@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, or_, true
 
 from opsdesk.domain.errors import NotFound, PermissionDenied
 from opsdesk.domain.state import UserState
@@ -76,18 +76,24 @@ class Scope:
             reach.append(c.owning_agent == self.user_id)
         return or_(*reach)
 
-    def ticket_ids(self) -> Any:
-        """A subquery of the ids of the tickets in scope (only when not ``everything``)."""
-        return select(t.tickets.c.id).where(self.tickets_clause())
+    def reaches_ticket(self, ticket_id: Any) -> ColumnElement[bool]:
+        """A WHERE clause keeping rows whose ``ticket_id`` column names a ticket in scope
+        (a primary-key lookup per row: for rows of one customer, ticket or page)."""
+        if self.teams is None:
+            return true()
+        return exists().where(t.tickets.c.id == ticket_id, self.tickets_clause())
 
     def customers_clause(self, customer_id: Any) -> ColumnElement[bool]:
         """A WHERE clause keeping the customers (by the ``customer_id`` column) that
-        have a ticket in scope, or no ticket yet."""
+        have a ticket in scope, or no ticket yet. A ticket's customer never changes, so
+        its ``ticket.created`` event finds it through the events' customer index."""
         if self.teams is None:
             return true()
-        c = t.tickets.c
-        reached = exists().where(c.customer_id == customer_id, self.tickets_clause())
-        untouched = ~exists().where(c.customer_id == customer_id)
+        created = t.events.alias("created")
+        c = created.c
+        of_customer = and_(c.customer_id == customer_id, c.type == "ticket.created")
+        reached = exists().where(of_customer, t.tickets.c.id == c.ticket_id, self.tickets_clause())
+        untouched = ~exists().where(of_customer)
         return or_(reached, untouched)
 
     def events_clause(self) -> ColumnElement[bool]:
@@ -97,9 +103,10 @@ class Scope:
         if self.teams is None:
             return true()
         e = t.events.c
-        of_ticket = e.ticket_id.in_(self.ticket_ids())
         of_customer = e.ticket_id.is_(None) & e.customer_id.is_not(None)
-        return or_(of_ticket, of_customer & self.customers_clause(e.customer_id))
+        return or_(
+            self.reaches_ticket(e.ticket_id), of_customer & self.customers_clause(e.customer_id)
+        )
 
 
 EVERYTHING = Scope(None)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, exists, func, select, true
+from sqlalchemy import Connection, and_, case, exists, func, select
 
 from opsdesk.desk import audit
 from opsdesk.desk.access import Access, hidden
@@ -269,7 +269,7 @@ def customer_timeline(
     )
     if not access.scope.everything:
         e = t.events.c
-        query = query.where(e.ticket_id.is_(None) | e.ticket_id.in_(access.scope.ticket_ids()))
+        query = query.where(e.ticket_id.is_(None) | access.scope.reaches_ticket(e.ticket_id))
     return _event_page(conn, query, limit)
 
 
@@ -308,7 +308,7 @@ def list_exceptions(
     access.require("tickets.read")
     query = select(*_EXCEPTION_COLUMNS)
     if not access.scope.everything:
-        query = query.where(t.exceptions.c.ticket_id.in_(access.scope.ticket_ids()))
+        query = query.where(access.scope.reaches_ticket(t.exceptions.c.ticket_id))
     if ticket_id is not None:
         query = query.where(t.exceptions.c.ticket_id == ticket_id)
     if status is not None:
@@ -365,7 +365,7 @@ def exception_counts_by_request_type(conn: Connection, access: Access) -> list[E
             count_when(x.status == "expired").label("expired"),
             count_when(x.status == "requested").label("pending"),
         )
-        .where(x.ticket_id.in_(scope.ticket_ids()) if not scope.everything else true())
+        .where(scope.reaches_ticket(x.ticket_id))
         .group_by(x.request_type)
     ).all()
     has_exception = exists().where(x.ticket_id == t.tickets.c.id)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from opsdesk.desk import queries, service
 from opsdesk.desk.access import Access, Scope
 from opsdesk.docsgen import SECTIONS, with_section
+from opsdesk.domain.errors import DomainError
 from opsdesk.store import tables as t
 from opsdesk.store.db import Database
 from opsdesk.store.uow import UnitOfWork
@@ -250,14 +251,16 @@ def test_a_ticket_an_agent_opens_records_the_customers_words_relayed_by_the_agen
     assert added.payload["author_kind"] == "customer"
 
 
-def test_system_is_refused_by_the_domain_for_any_user() -> None:
+def test_system_is_refused_by_the_desk_for_any_user(agent: Caller, model_db: Database) -> None:
     """The API schema refuses `system`; the domain refuses it too (CLI, future routes)."""
-    from opsdesk.domain import commands as cmd
-    from opsdesk.domain.errors import DomainError
-
-    ctx = cmd.Context(model=None, now=None, ids=None, actor_kind="user")  # type: ignore[arg-type]
-    with pytest.raises(DomainError, match="cannot post as `system`"):
-        cmd._may_speak_as(ctx, "system")
+    ticket = factories.ticket(model_db)
+    before = event_count(model_db)
+    with (
+        pytest.raises(DomainError, match="cannot post as `system`"),
+        UnitOfWork(model_db, actor_kind="user", actor_id=agent.id) as uow,
+    ):
+        service.add_message(uow, ticket.id, body="maintenance", author_kind="system")
+    assert event_count(model_db) == before
 
 
 # --- the scope rule itself -------------------------------------------------------------

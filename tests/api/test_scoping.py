@@ -329,3 +329,23 @@ def test_roles_table_in_security_md_is_current() -> None:
         assert with_section(text, section, render()) == text, (
             f"the {section} section of docs/{name} is stale: run `make docs`"
         )
+
+
+def test_a_merged_in_identity_out_of_scope_stays_out_of_the_timeline(
+    client: TestClient, agent: Caller, model_db: Database
+) -> None:
+    vip_ticket = _vip_ticket(model_db)
+    with model_db.read() as conn:
+        source = conn.execute(
+            select(t.tickets.c.customer_id).where(t.tickets.c.id == vip_ticket)
+        ).scalar_one()
+    target = factories.ticket(model_db).customer_id  # a billing ticket: the agent's team
+    with UnitOfWork(model_db) as uow:
+        service.merge_customers(uow, source, target)
+    page = client.get(f"/api/v1/customers/{target}/timeline", headers=agent.headers).json()
+    assert page["items"], "the target's own events are there"
+    assert {e["customer_id"] for e in page["items"]} == {target}
+    # an unscoped reader sees both identities
+    admin = make_caller(model_db, roles=["admin"], teams=[])
+    page = client.get(f"/api/v1/customers/{target}/timeline", headers=admin.headers).json()
+    assert {e["customer_id"] for e in page["items"]} == {source, target}

@@ -250,7 +250,7 @@ def customer_timeline(
 ) -> EventPage:
     """Every event of the customer and of every customer merged into it (transitively),
     on every channel, in seq order; for a scoped caller only the events of tickets in
-    their scope and those of no ticket.
+    their scope and the ticket-less events of identities in their scope.
 
     One statement: a recursive CTE collects the merged identities.
     """
@@ -268,8 +268,8 @@ def customer_timeline(
         t.events.c.customer_id.in_(select(identities.c.id)), t.events.c.seq > after_seq
     )
     if not access.scope.everything:
-        e = t.events.c
-        query = query.where(e.ticket_id.is_(None) | access.scope.reaches_ticket(e.ticket_id))
+        # a merged-in identity with tickets out of scope shows none of its own events
+        query = query.where(access.scope.events_clause())
     return _event_page(conn, query, limit)
 
 

@@ -45,8 +45,10 @@ class LifecycleResult:
 def setup(db: Database) -> tuple[int, int, int]:
     with UnitOfWork(db) as uow:
         apply_model_file(uow, example_model_path(), author="bench")
+        # A is in frontline too: the next lifecycle opens a ticket (by id) for the customer
+        # whose last ticket went to frontline, which team scoping allows only from there
         a = service.create_user(
-            uow, name="A", email="a@bench.test", roles=["agent"], teams=["billing"]
+            uow, name="A", email="a@bench.test", roles=["agent"], teams=["billing", "frontline"]
         )
         b = service.create_user(
             uow, name="B", email="b@bench.test", roles=["agent"], teams=["frontline"]

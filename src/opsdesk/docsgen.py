@@ -1,5 +1,6 @@
 """Generate the docs that are derived from code: docs/events.md, docs/configuration.md
-and docs/audit.md.
+and docs/audit.md, and the marked sections of hand-written docs listed in SECTIONS
+(the roles table of docs/security.md).
 
 Run ``python -m opsdesk.docsgen`` (``make docs``); a test fails when they are stale.
 """
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from opsdesk.desk.access import roles_table_markdown
 from opsdesk.domain.audit import render_audit_markdown
 from opsdesk.domain.events import render_vocabulary_markdown
+from opsdesk.model import example_model_path, load_model_file
 from opsdesk.settings import Settings
 
 
@@ -39,11 +42,37 @@ GENERATED = {
 }
 
 
+def render_roles_section() -> str:
+    """The example model's roles x permissions table."""
+    model = load_model_file(example_model_path()).model
+    assert model is not None, "the example model does not load: run `opsdesk model check`"
+    return roles_table_markdown(model)
+
+
+#: (file, section) -> renderer: the text between ``<!-- BEGIN generated: section -->``
+#: and ``<!-- END generated: section -->`` in an otherwise hand-written doc
+SECTIONS = {("security.md", "roles"): render_roles_section}
+
+
+def with_section(text: str, section: str, body: str) -> str:
+    """``text`` with the marked ``section`` replaced by ``body``."""
+    begin = f"<!-- BEGIN generated: {section} (python -m opsdesk.docsgen) -->\n"
+    end = f"<!-- END generated: {section} -->"
+    head, found, rest = text.partition(begin)
+    if not found or end not in rest:
+        raise ValueError(f"the doc has no {begin.strip()} ... {end} markers")
+    return head + begin + body + end + rest.partition(end)[2]
+
+
 def main(docs: Path = Path("docs")) -> None:
     docs.mkdir(exist_ok=True)
     for name, render in GENERATED.items():
         (docs / name).write_text(render(), encoding="utf-8")
         print(f"wrote {docs / name}")
+    for (name, section), render in SECTIONS.items():
+        path = docs / name
+        path.write_text(with_section(path.read_text("utf-8"), section, render()), "utf-8")
+        print(f"wrote {path} ({section})")
 
 
 if __name__ == "__main__":

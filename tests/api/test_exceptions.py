@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from opsdesk.store.db import Database
 from tests import factories
 
-from .conftest import Caller, assert_problem, event_count
+from .conftest import Caller, assert_problem, event_count, make_caller
 
 
 def _request(client: TestClient, caller: Caller, ticket_id: int) -> dict[str, object]:
@@ -59,9 +59,9 @@ def test_request_and_approve_by_finance(
     assert [item["id"] for item in listed["items"]] == [x["id"]]
 
 
-def test_unknown_exception_type_is_refused(
-    client: TestClient, agent: Caller, model_db: Database
-) -> None:
+def test_unknown_exception_type_is_refused(client: TestClient, model_db: Database) -> None:
+    # device faults belong to tech_support: an agent of that team asks
+    agent = make_caller(model_db, roles=["agent"], teams=["tech_support"])
     ticket = factories.ticket(model_db, request_type="device_fault")
     r = client.post(
         f"/api/v1/tickets/{ticket.id}/exceptions",

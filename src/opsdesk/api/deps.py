@@ -1,5 +1,6 @@
-"""Request dependencies: the database, the authenticated user, read access checked
-against the operating model, and the writer that runs a command as one transaction."""
+"""Request dependencies: the database, the authenticated user, the reader that opens a
+read transaction with the caller's access (checked by the desk's queries), and the
+writer that runs a command as one transaction."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from opsdesk.api import ratelimit
 from opsdesk.api.idempotency import Writer, request_fingerprint
 from opsdesk.api.problems import ApiProblem
 from opsdesk.desk import queries
+from opsdesk.desk.access import Access
 from opsdesk.desk.accounts import require_scope
 from opsdesk.desk.audit import record_token_refused
 from opsdesk.desk.security import TokenPrincipal, hash_token, principal_for_token
 from opsdesk.desk.throttle import Throttle
-from opsdesk.domain.errors import PermissionDenied
 from opsdesk.domain.state import UserState
+from opsdesk.model import OperatingModel
 from opsdesk.settings import Settings
 from opsdesk.store.db import Database
 
@@ -121,8 +123,9 @@ CurrentUser = Annotated[UserState, Depends(current_user)]
 
 
 class Reader:
-    """Opens read-only transactions for the current user, checking a read permission
-    against the operating model in force."""
+    """Opens read-only transactions for the current user together with their
+    :class:`Access` under the operating model in force. The routes pass both to the
+    desk's queries, which check permission and team scope; no route decides access."""
 
     def __init__(self, db: Database, user: UserState, page_size_max: int) -> None:
         self.db = db
@@ -140,18 +143,16 @@ class Reader:
             )
 
     @contextmanager
-    def read(self, permission: str) -> Iterator[Connection]:
+    def read(self) -> Iterator[tuple[Connection, Access]]:
+        """A read transaction and the caller's access (from the user the token lookup
+        loaded and the cached model: no further query)."""
         with self.db.read() as conn:
-            model = self.db.model(conn, queries.model_version_in_force(conn))
-            known = {role.id for role in model.roles}
-            granted = model.permissions_for([r for r in self.user.roles if r in known])
-            if permission not in granted and "*" not in granted:
-                raise PermissionDenied(
-                    f"user {self.user.id} lacks the permission {permission!r}; "
-                    "ask an admin to grant a role that has it",
-                    permission,
-                )
-            yield conn
+            model = self.model(conn)
+            yield conn, Access.of(model, self.user)
+
+    def model(self, conn: Connection) -> OperatingModel:
+        """The operating model in force (cached by the database per version)."""
+        return self.db.model(conn, queries.model_version_in_force(conn))
 
 
 async def get_reader(

@@ -421,8 +421,10 @@ class MessageCreate(_Request):
 
     body: MessageBody
     visibility: Literal["public", "internal"] = "public"
-    author_kind: Literal["agent", "customer", "bot", "system"] | None = Field(
-        default=None, description="Defaults to the calling agent; `customer` logs their reply."
+    author_kind: Literal["agent", "customer", "bot"] | None = Field(
+        default=None,
+        description="Defaults to `agent` (the caller). `customer` and `bot` need "
+        "messages.customer (a channel integration's token); `system` is never accepted.",
     )
     channel: Channel | None = Field(default=None, description="Defaults to the ticket's channel.")
 

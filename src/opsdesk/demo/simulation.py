@@ -37,6 +37,7 @@ from sqlalchemy import func, select
 from opsdesk.demo import texts
 from opsdesk.demo.company import Company, CustomerProfile, StaffMember
 from opsdesk.desk import service
+from opsdesk.desk.access import ALL_TEAMS, granted_permissions
 from opsdesk.domain.state import TicketState
 from opsdesk.jobs.outbox import run_due
 from opsdesk.model import OperatingModel
@@ -1078,10 +1079,13 @@ class Simulation:
             candidates.extend(self.ops_leads)
         candidates = [c for c in candidates if c.user_id != requester.id]
         if not candidates:
+            # an approver of another team cannot reach the ticket (team scoping)
             candidates = [
                 m
                 for m in self.company.staff
-                if set(m.roles) & set(roles) and m.user_id != requester.id
+                if set(m.roles) & set(roles)
+                and m.user_id != requester.id
+                and (case.team in m.teams or ALL_TEAMS in granted_permissions(self.model, m.roles))
             ]
         approver = rng.choice(candidates)
         t = self.now + _lognormal(rng, 45, 0.8)

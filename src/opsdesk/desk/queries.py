@@ -2,12 +2,15 @@
 and exception counts.
 
 Every function takes an open :class:`~sqlalchemy.Connection` (normally from
-``Database.read()``), never writes, and issues a fixed number of SQL statements however
+``Database.read()``) and the caller's :class:`~opsdesk.desk.access.Access`: it checks
+the permission it needs and keeps to the caller's team scope in SQL, so pages and
+counts are right and something out of scope answers :class:`NotFound` exactly like
+something missing. None writes, and each issues a fixed number of SQL statements however
 many rows it returns, so list pages cannot turn into N+1 queries.
 
 >>> with db.read() as conn:  # doctest: +SKIP
-...     page = list_tickets(conn, TicketFilters(status="open"), limit=20)
-...     more = list_tickets(conn, TicketFilters(status="open"), after_id=page.next_after_id)
+...     page = list_tickets(conn, access, TicketFilters(status="open"), limit=20)
+...     more = list_tickets(conn, access, TicketFilters(status="open"), after_id=page.next_after_id)
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, exists, func, select
 
-from opsdesk.domain.errors import NotFound
+from opsdesk.desk import audit
+from opsdesk.desk.access import Access, hidden
 from opsdesk.domain.events import Event
 from opsdesk.domain.state import (
     CustomerState,
@@ -85,16 +89,26 @@ def _tags_of(conn: Connection, ticket_ids: list[int]) -> dict[int, tuple[str, ..
     return {ticket_id: tuple(values) for ticket_id, values in tags.items()}
 
 
-def get_ticket(conn: Connection, ticket_id: int) -> TicketState:
-    """The ticket with its tags; :class:`NotFound` if there is none."""
-    row = conn.execute(select(*_TICKET_COLUMNS).where(t.tickets.c.id == ticket_id)).first()
+def _ticket_row(conn: Connection, access: Access, ticket_id: int) -> Any:
+    """The ticket's row if it exists and is in scope; :class:`NotFound` otherwise."""
+    access.require("tickets.read")
+    row = conn.execute(
+        select(*_TICKET_COLUMNS).where(t.tickets.c.id == ticket_id, access.scope.tickets_clause())
+    ).first()
     if row is None:
-        raise NotFound(f"ticket {ticket_id} does not exist")
+        raise hidden("ticket", ticket_id)
+    return row
+
+
+def get_ticket(conn: Connection, access: Access, ticket_id: int) -> TicketState:
+    """The ticket with its tags; :class:`NotFound` if there is none in scope."""
+    row = _ticket_row(conn, access, ticket_id)
     return _ticket(row, _tags_of(conn, [ticket_id]).get(ticket_id, ()))
 
 
 def list_tickets(
     conn: Connection,
+    access: Access,
     filters: TicketFilters | None = None,
     *,
     after_id: int | None = None,
@@ -104,13 +118,14 @@ def list_tickets(
 
     Keyset pagination: pass the previous page's ``next_after_id`` as ``after_id`` to get
     the tickets that come after it. Two statements per page (tickets, then their tags),
-    whatever ``limit`` is.
+    whatever ``limit`` is. Only tickets in the caller's scope are listed.
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
+    access.require("tickets.read")
     f = filters or TicketFilters()
     c = t.tickets.c
-    query = select(*_TICKET_COLUMNS)
+    query = select(*_TICKET_COLUMNS).where(access.scope.tickets_clause())
     for column, value in (
         (c.status, f.status),
         (c.owning_team, f.owning_team),
@@ -139,8 +154,15 @@ def list_tickets(
     return TicketPage(items, items[-1].id if more and items else None)
 
 
-def ticket_messages(conn: Connection, ticket_id: int) -> list[MessageState]:
-    """The ticket's replies and internal notes, oldest first."""
+def get_ticket_with_messages(
+    conn: Connection, access: Access, ticket_id: int
+) -> tuple[TicketState, list[MessageState]]:
+    """The ticket (as :func:`get_ticket`) and its replies and notes, oldest first."""
+    ticket = get_ticket(conn, access, ticket_id)
+    return ticket, _messages(conn, ticket_id)
+
+
+def _messages(conn: Connection, ticket_id: int) -> list[MessageState]:
     rows = conn.execute(
         select(*_MESSAGE_COLUMNS)
         .where(t.messages.c.ticket_id == ticket_id)
@@ -150,13 +172,11 @@ def ticket_messages(conn: Connection, ticket_id: int) -> list[MessageState]:
 
 
 def ticket_sla_clocks(
-    conn: Connection, ticket_id: int, model: OperatingModel, now: datetime
+    conn: Connection, access: Access, ticket_id: int, model: OperatingModel, now: datetime
 ) -> list[ClockView]:
     """The ticket's SLA clocks (running, paused and ended), oldest first, with the time
-    each has counted by ``now``; :class:`NotFound` if there is no such ticket."""
-    known = conn.execute(select(t.tickets.c.id).where(t.tickets.c.id == ticket_id)).first()
-    if known is None:
-        raise NotFound(f"ticket {ticket_id} does not exist")
+    each has counted by ``now``; :class:`NotFound` if there is no such ticket in scope."""
+    _ticket_row(conn, access, ticket_id)
     rows = conn.execute(
         select(*_SLA_CLOCK_COLUMNS)
         .where(t.sla_clocks.c.ticket_id == ticket_id)
@@ -186,11 +206,20 @@ class CustomerProfile:
     handles: list[CustomerHandle] = field(default_factory=list)
 
 
-def get_customer(conn: Connection, customer_id: int) -> CustomerProfile:
-    """The customer and their handles; :class:`NotFound` if there is none."""
-    row = conn.execute(select(*_CUSTOMER_COLUMNS).where(t.customers.c.id == customer_id)).first()
+def _customer_row(conn: Connection, access: Access, customer_id: int) -> Any:
+    access.require("customers.read")
+    c = t.customers.c
+    row = conn.execute(
+        select(*_CUSTOMER_COLUMNS).where(c.id == customer_id, access.scope.customers_clause(c.id))
+    ).first()
     if row is None:
-        raise NotFound(f"customer {customer_id} does not exist")
+        raise hidden("customer", customer_id)
+    return row
+
+
+def get_customer(conn: Connection, access: Access, customer_id: int) -> CustomerProfile:
+    """The customer and their handles; :class:`NotFound` if there is none in scope."""
+    row = _customer_row(conn, access, customer_id)
     handles = conn.execute(
         select(t.customer_handles.c.kind, t.customer_handles.c.value)
         .where(t.customer_handles.c.customer_id == customer_id)
@@ -217,16 +246,15 @@ def _event_page(conn: Connection, query: Any, limit: int) -> EventPage:
 
 
 def customer_timeline(
-    conn: Connection, customer_id: int, *, after_seq: int = 0, limit: int = 100
+    conn: Connection, access: Access, customer_id: int, *, after_seq: int = 0, limit: int = 100
 ) -> EventPage:
     """Every event of the customer and of every customer merged into it (transitively),
-    on every channel, in seq order.
+    on every channel, in seq order; for a scoped caller only the events of tickets in
+    their scope and the ticket-less events of identities in their scope.
 
     One statement: a recursive CTE collects the merged identities.
     """
-    known = conn.execute(select(t.customers.c.id).where(t.customers.c.id == customer_id)).first()
-    if known is None:
-        raise NotFound(f"customer {customer_id} does not exist")
+    _customer_row(conn, access, customer_id)
     # anchored on the table (not a literal) so both terms have the column's type
     identities = (
         select(t.customers.c.id)
@@ -239,6 +267,9 @@ def customer_timeline(
     query = select(*_EVENT_COLUMNS).where(
         t.events.c.customer_id.in_(select(identities.c.id)), t.events.c.seq > after_seq
     )
+    if not access.scope.everything:
+        # a merged-in identity with tickets out of scope shows none of its own events
+        query = query.where(access.scope.events_clause())
     return _event_page(conn, query, limit)
 
 
@@ -247,13 +278,18 @@ def customer_timeline(
 
 def events_feed(
     conn: Connection,
+    access: Access,
     after_seq: int = 0,
     limit: int = 100,
     type: str | None = None,
     ticket_id: int | None = None,
 ) -> EventPage:
-    """Events with ``seq > after_seq`` in seq order, optionally of one type or ticket."""
+    """Events with ``seq > after_seq`` in seq order, optionally of one type or ticket;
+    for a scoped caller only those of tickets and customers in scope."""
+    access.require("events.read")
     query = select(*_EVENT_COLUMNS).where(t.events.c.seq > after_seq)
+    if not access.scope.everything:
+        query = query.where(access.scope.events_clause())
     if type is not None:
         query = query.where(t.events.c.type == type)
     if ticket_id is not None:
@@ -265,10 +301,14 @@ def events_feed(
 
 
 def list_exceptions(
-    conn: Connection, ticket_id: int | None = None, status: str | None = None
+    conn: Connection, access: Access, ticket_id: int | None = None, status: str | None = None
 ) -> list[ExceptionState]:
-    """Exceptions, newest first, optionally of one ticket and/or in one status."""
+    """Exceptions of tickets in scope, newest first, optionally of one ticket and/or in
+    one status."""
+    access.require("tickets.read")
     query = select(*_EXCEPTION_COLUMNS)
+    if not access.scope.everything:
+        query = query.where(access.scope.reaches_ticket(t.exceptions.c.ticket_id))
     if ticket_id is not None:
         query = query.where(t.exceptions.c.ticket_id == ticket_id)
     if status is not None:
@@ -300,13 +340,16 @@ class ExceptionCounts:
         return self.tickets_with_exceptions / self.tickets if self.tickets else None
 
 
-def exception_counts_by_request_type(conn: Connection) -> list[ExceptionCounts]:
-    """Exception counts and exception rate per request type (two statements).
+def exception_counts_by_request_type(conn: Connection, access: Access) -> list[ExceptionCounts]:
+    """Exception counts and exception rate per request type (two statements), over the
+    tickets in the caller's scope.
 
     Counts use the request type recorded on the exception when it was requested; the
     rate uses each ticket's current request type.
     """
+    access.require("kpis.read")
     x = t.exceptions.c
+    scope = access.scope
 
     def count_when(*conditions: Any) -> Any:
         return func.coalesce(func.sum(case((and_(*conditions), 1), else_=0)), 0)
@@ -321,7 +364,9 @@ def exception_counts_by_request_type(conn: Connection) -> list[ExceptionCounts]:
             count_when(x.status == "denied").label("denied"),
             count_when(x.status == "expired").label("expired"),
             count_when(x.status == "requested").label("pending"),
-        ).group_by(x.request_type)
+        )
+        .where(scope.reaches_ticket(x.ticket_id))
+        .group_by(x.request_type)
     ).all()
     has_exception = exists().where(x.ticket_id == t.tickets.c.id)
     rates = conn.execute(
@@ -329,7 +374,9 @@ def exception_counts_by_request_type(conn: Connection) -> list[ExceptionCounts]:
             t.tickets.c.request_type,
             func.count().label("tickets"),
             count_when(has_exception).label("with_exceptions"),
-        ).group_by(t.tickets.c.request_type)
+        )
+        .where(scope.tickets_clause())
+        .group_by(t.tickets.c.request_type)
     ).all()
     by_type: dict[str | None, dict[str, int]] = defaultdict(
         lambda: dict.fromkeys(
@@ -376,8 +423,9 @@ def model_version_in_force(conn: Connection) -> str | None:
     return version
 
 
-def model_in_force(conn: Connection) -> ModelInForce | None:
+def model_in_force(conn: Connection, access: Access) -> ModelInForce | None:
     """Which operating model is in force: version, name, author and when it was applied."""
+    access.require("model.read")
     m = t.model_versions.c
     row = conn.execute(
         select(m.version, m.name, m.author, m.applied_at, m.previous_version).join_from(
@@ -385,3 +433,13 @@ def model_in_force(conn: Connection) -> ModelInForce | None:
         )
     ).first()
     return ModelInForce(**row._mapping) if row is not None else None
+
+
+# --- the audit trail -----------------------------------------------------------------------
+
+
+def audit_page(conn: Connection, access: Access, **filters: Any) -> audit.AuditPage:
+    """Audit rows (see :func:`opsdesk.desk.audit.audit_page`) for holders of
+    ``audit.read``; the trail is not divided by team."""
+    access.require("audit.read")
+    return audit.audit_page(conn, **filters)

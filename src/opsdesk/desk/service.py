@@ -3,6 +3,10 @@
 Each function takes an open :class:`UnitOfWork` (the caller owns the transaction, so
 several commands can share one) and returns the state it changed. The API, the CLI,
 the importers and the demo simulation all call these; nothing else writes the tables.
+
+A user acts only on tickets and customers in their team scope (:mod:`opsdesk.desk.access`):
+the ticket a command loads anyway is checked, and one out of scope is refused exactly
+like a missing one (404), before the domain command runs.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select
 
+from opsdesk.desk.access import Access, hidden
 from opsdesk.desk.reactions import append
 from opsdesk.domain import commands as cmd
 from opsdesk.domain.errors import DomainError
@@ -18,6 +23,42 @@ from opsdesk.domain.state import CustomerState, ExceptionState, TicketState, Use
 from opsdesk.routing import queries as routing_queries
 from opsdesk.store import tables as t
 from opsdesk.store.uow import UnitOfWork
+
+# --- access ---------------------------------------------------------------------
+
+
+def access(uow: UnitOfWork) -> Access:
+    """The acting user's access under the model in force; the system, channels and bots
+    acting in process reach everything (as in ``Context.require``). No query: the user
+    and the model are the ones the command loads anyway."""
+    if uow.actor_kind != "user" or uow.actor_id is None:
+        return Access.of(uow.model, None)
+    return Access.of(uow.model, uow.user(uow.actor_id))
+
+
+def _ticket(uow: UnitOfWork, ticket_id: int) -> TicketState:
+    """The ticket, if the acting user's scope reaches it; 404 as if missing otherwise."""
+    ticket = uow.ticket(ticket_id)
+    access(uow).ticket_in_scope(ticket.id, ticket.owning_team, ticket.owning_agent)
+    return ticket
+
+
+def _customer(uow: UnitOfWork, customer_id: int) -> CustomerState:
+    """The customer, if the acting user's scope reaches them; 404 as if missing otherwise.
+    (One query for a team-scoped user: whether a ticket of theirs is in scope.)"""
+    customer = uow.customer(customer_id)
+    scope = access(uow).scope
+    if not scope.everything:
+        uow.flush()
+        reached = uow.conn.execute(
+            select(t.customers.c.id).where(
+                t.customers.c.id == customer_id, scope.customers_clause(t.customers.c.id)
+            )
+        ).first()
+        if reached is None:
+            raise hidden("customer", customer_id)
+    return customer
+
 
 # --- customers ------------------------------------------------------------------
 
@@ -43,7 +84,7 @@ def create_customer(
 
 
 def add_handle(uow: UnitOfWork, customer_id: int, kind: str, value: str) -> CustomerState:
-    customer = uow.customer(customer_id)
+    customer = _customer(uow, customer_id)
     key = cmd.normalise_handle(kind, value)
     append(uow, cmd.add_handle(uow.context(), customer, kind, value, uow.handle_owner(*key)))
     return customer
@@ -51,7 +92,7 @@ def add_handle(uow: UnitOfWork, customer_id: int, kind: str, value: str) -> Cust
 
 def merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> CustomerState:
     """Merge ``source`` into ``target``; the target's timeline then shows both histories."""
-    source, target = uow.customer(source_id), uow.customer(target_id)
+    target, source = _customer(uow, target_id), _customer(uow, source_id)
     handles = uow.customer_handles(source_id)
     append(uow, cmd.merge_customers(uow.context(), source, target, handles))
     return target
@@ -60,7 +101,10 @@ def merge_customers(uow: UnitOfWork, source_id: int, target_id: int) -> Customer
 def customer_for_handle(
     uow: UnitOfWork, kind: str, value: str, *, name: str, tier: str = "standard"
 ) -> CustomerState:
-    """The customer holding a handle (following merges), created when unknown."""
+    """The customer holding a handle (following merges), created when unknown.
+
+    Not scoped: whoever takes a customer's call or message reaches them by the handle
+    they give (see :func:`create_ticket_for_handle`)."""
     key = cmd.normalise_handle(kind, value)
     owner = uow.handle_owner(*key)
     if owner is None:
@@ -160,9 +204,71 @@ def create_ticket(
     author_kind: str = "customer",
     follow_up_of: int | None = None,
 ) -> TicketState:
-    """Open a ticket; with a request type it is triaged to that type's owner team."""
-    customer = uow.customer(customer_id)
-    previous = uow.ticket(follow_up_of) if follow_up_of is not None else None
+    """Open a ticket for an existing customer (in the acting user's scope); with a
+    request type it is triaged to that type's owner team."""
+    return _open_ticket(
+        uow,
+        _customer(uow, customer_id),
+        subject=subject,
+        channel=channel,
+        priority=priority,
+        request_type=request_type,
+        tags=tags,
+        body=body,
+        author_kind=author_kind,
+        follow_up_of=follow_up_of,
+    )
+
+
+def create_ticket_for_handle(
+    uow: UnitOfWork,
+    kind: str,
+    value: str,
+    *,
+    name: str,
+    tier: str = "standard",
+    subject: str,
+    channel: str,
+    priority: str | None = None,
+    request_type: str | None = None,
+    tags: Iterable[str] = (),
+    body: str | None = None,
+    follow_up_of: int | None = None,
+) -> TicketState:
+    """Open a ticket for the customer holding a handle (created when unknown).
+
+    Unlike :func:`create_ticket` this reaches a customer outside the acting user's scope:
+    a customer who calls or writes in gives their handle, and whoever answers opens
+    their ticket. It reveals the customer's id, nothing of their other tickets.
+    """
+    customer = customer_for_handle(uow, kind, value, name=name, tier=tier)
+    return _open_ticket(
+        uow,
+        customer,
+        subject=subject,
+        channel=channel,
+        priority=priority,
+        request_type=request_type,
+        tags=tags,
+        body=body,
+        follow_up_of=follow_up_of,
+    )
+
+
+def _open_ticket(
+    uow: UnitOfWork,
+    customer: CustomerState,
+    *,
+    subject: str,
+    channel: str,
+    priority: str | None,
+    request_type: str | None,
+    tags: Iterable[str],
+    body: str | None,
+    author_kind: str = "customer",
+    follow_up_of: int | None,
+) -> TicketState:
+    previous = _ticket(uow, follow_up_of) if follow_up_of is not None else None
     events = append(
         uow,
         cmd.create_ticket(
@@ -184,14 +290,14 @@ def create_ticket(
 def triage_ticket(
     uow: UnitOfWork, ticket_id: int, request_type: str, rule: str | None = None
 ) -> TicketState:
-    ticket = uow.ticket(ticket_id)
+    ticket = _ticket(uow, ticket_id)
     append(uow, cmd.triage_ticket(uow.context(), ticket, request_type, rule))
     return ticket
 
 
 def accept_ticket(uow: UnitOfWork, ticket_id: int, agent_id: int | None = None) -> TicketState:
     """The agent (by default the acting user) takes ownership of the ticket."""
-    ticket = uow.ticket(ticket_id)
+    ticket = _ticket(uow, ticket_id)
     agent_id = agent_id if agent_id is not None else uow.actor_id
     if agent_id is None:
         raise DomainError("name the agent who accepts the ticket")
@@ -200,7 +306,7 @@ def accept_ticket(uow: UnitOfWork, ticket_id: int, agent_id: int | None = None) 
 
 
 def change_status(uow: UnitOfWork, ticket_id: int, status: str, reason: str = "") -> TicketState:
-    ticket = uow.ticket(ticket_id)
+    ticket = _ticket(uow, ticket_id)
     append(uow, cmd.change_status(uow.context(), ticket, status, reason))
     return ticket
 
@@ -208,7 +314,7 @@ def change_status(uow: UnitOfWork, ticket_id: int, status: str, reason: str = ""
 def change_priority(
     uow: UnitOfWork, ticket_id: int, priority: str, reason: str = ""
 ) -> TicketState:
-    ticket = uow.ticket(ticket_id)
+    ticket = _ticket(uow, ticket_id)
     append(uow, cmd.change_priority(uow.context(), ticket, priority, reason))
     return ticket
 
@@ -226,7 +332,7 @@ def transfer_ticket(
     The ping-pong guard: the ticket's Nth transfer (``ping_pong_transfer_limit``) to
     another team goes to a lead of the owning team instead, with ``ownership.contested``.
     """
-    ticket = uow.ticket(ticket_id)
+    ticket = _ticket(uow, ticket_id)
     agent = uow.user(to_agent) if to_agent is not None else None
     ctx = uow.context()
     if to_team is not None and cmd.transfer_is_contested(ctx, ticket, to_team):
@@ -254,7 +360,7 @@ def transfer_ticket(
 def change_tags(
     uow: UnitOfWork, ticket_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()
 ) -> TicketState:
-    ticket = uow.ticket(ticket_id)
+    ticket = _ticket(uow, ticket_id)
     append(uow, cmd.change_tags(uow.context(), ticket, add, remove))
     return ticket
 
@@ -269,8 +375,8 @@ def add_message(
     channel: str | None = None,
 ) -> TicketState:
     """Add a reply or note; the author is the acting user unless ``author_kind`` says
-    otherwise (customer, bot, system)."""
-    ticket = uow.ticket(ticket_id)
+    otherwise (customer, bot; who may is the domain's rule)."""
+    ticket = _ticket(uow, ticket_id)
     if author_kind is None:
         author_kind = {"user": "agent", "customer": "customer", "bot": "bot"}.get(
             uow.actor_kind, "system"
@@ -294,7 +400,7 @@ def add_message(
 
 
 def record_csat(uow: UnitOfWork, ticket_id: int, score: int, comment: str = "") -> TicketState:
-    ticket = uow.ticket(ticket_id)
+    ticket = _ticket(uow, ticket_id)
     append(uow, cmd.record_csat(uow.context(), ticket, score, comment))
     return ticket
 
@@ -305,7 +411,7 @@ def record_csat(uow: UnitOfWork, ticket_id: int, score: int, comment: str = "") 
 def request_exception(
     uow: UnitOfWork, ticket_id: int, exception_type: str, reason: str
 ) -> ExceptionState:
-    ticket = uow.ticket(ticket_id)
+    ticket = _ticket(uow, ticket_id)
     events = append(uow, cmd.request_exception(uow.context(), ticket, exception_type, reason))
     return uow.projection.exceptions[events[0].payload["exception_id"]]
 
@@ -318,6 +424,8 @@ def decide_exception(
     if uow.actor_kind != "user" or uow.actor_id is None:
         raise DomainError("exceptions are decided by a person holding an approver role")
     ticket = uow.ticket(x.ticket_id)
+    if not access(uow).scope.covers(ticket.owning_team, ticket.owning_agent):
+        raise hidden("exception", exception_id)
     append(
         uow,
         cmd.decide_exception(

@@ -457,6 +457,7 @@ def create_ticket(
             )
         )
     if body is not None:
+        _may_speak_as(ctx, author_kind, opening=True)
         out.append(
             _message(
                 ctx, ticket_id, customer.id, "public", author_kind, None, created.channel, body
@@ -767,6 +768,30 @@ def change_tags(
     ]
 
 
+AUTHOR_KINDS = ("customer", "agent", "bot", "system")
+
+
+def _may_speak_as(ctx: Context, author_kind: str, *, opening: bool = False) -> None:
+    """Who may speak as whom. A person posts as themself (``agent``: a reply or an
+    internal note, with ``messages.write``); a customer's or a bot's words come in
+    through a channel integration's account (``messages.customer``), except the first
+    message of a ticket a person opens for a customer, which they relay (the event still
+    names them as the actor). ``system`` is opsdesk's own voice, never a client's."""
+    if author_kind not in AUTHOR_KINDS:
+        raise DomainError(f"unknown author kind {author_kind!r}; use one of agent, customer, bot")
+    if ctx.actor_kind != "user":
+        return  # opsdesk itself, its channels and bots, in process
+    if author_kind == "system":
+        raise DomainError(
+            "a client cannot post as `system`: that is opsdesk's own voice; "
+            "post as `agent` (a reply or an internal note)"
+        )
+    if author_kind == "agent":
+        ctx.require("messages.write")
+    elif not (opening and author_kind == "customer"):
+        ctx.require("messages.customer")
+
+
 def _message(
     ctx: Context,
     ticket_id: int,
@@ -777,8 +802,6 @@ def _message(
     channel: str,
     body: str,
 ) -> NewEvent:
-    if author_kind not in ("customer", "agent", "bot", "system"):
-        raise DomainError(f"unknown author kind {author_kind!r}")
     if visibility not in ("public", "internal"):
         raise DomainError(f"unknown visibility {visibility!r}; use public or internal")
     if author_kind == "customer" and visibility == "internal":
@@ -807,8 +830,9 @@ def add_message(
     """Add a public reply or internal note.
 
     A customer's reply reopens a solved ticket and takes a pending one back to open.
+    Who may post which ``author_kind`` is :func:`_may_speak_as`.
     """
-    ctx.require("messages.write")
+    _may_speak_as(ctx, author_kind)
     _open_ticket(ticket)
     out = [
         _message(

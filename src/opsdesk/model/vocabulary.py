@@ -20,12 +20,16 @@ PERMISSION_MEANINGS: dict[str, str] = {
     "tickets.write": "Reply to, update and resolve tickets.",
     "tickets.transfer": "Transfer a ticket to another team or agent, with a reason.",
     "tickets.assign": "Assign tickets to agents in a team.",
+    "tickets.all_teams": "Reach every team's tickets and customers, not only one's own "
+    "teams' and one's own tickets (what the other permissions allow, everywhere).",
     "customers.read": "See customer profiles and contact history.",
     "customers.write": "Edit customer profiles and identities.",
     "customers.merge": "Merge two customer records into one identity.",
     "exceptions.request": "Request an exception to a standard path.",
     "exceptions.approve": "Approve or deny exceptions (still limited by approver_roles).",
     "messages.write": "Send messages to customers on any channel.",
+    "messages.customer": "Post a customer's or a bot's message as it arrived on a channel "
+    "(channel and bot connectors; never people).",
     "events.read": "Read the raw event log.",
     "kpis.read": "See KPI dashboards and friction findings.",
     "qa.review": "Score interactions and calibrate auto-QA.",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from opsdesk.api import schemas as s
 from opsdesk.api.deps import ReadAccess
-from opsdesk.desk import audit
+from opsdesk.desk import queries
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -28,9 +28,10 @@ def audit_trail(
 ) -> s.AuditPage:
     """Audit rows with seq > after_seq in seq order (needs audit.read)."""
     reader.check_limit(limit)
-    with reader.read("audit.read") as conn:
-        page = audit.audit_page(
+    with reader.read() as (conn, access):
+        page = queries.audit_page(
             conn,
+            access,
             after_seq=after_seq,
             limit=limit,
             action=action,

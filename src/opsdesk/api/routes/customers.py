@@ -19,7 +19,7 @@ router = APIRouter(prefix="/customers", tags=["customers"], responses=problem_re
 def _profile(uow: UnitOfWork, customer_id: int) -> s.Customer:
     # read back through the unit of work's connection once its writes are flushed
     uow.flush()
-    return s.Customer.of(queries.get_customer(uow.conn, customer_id))
+    return s.Customer.of(queries.get_customer(uow.conn, service.access(uow), customer_id))
 
 
 @router.post("", status_code=201, response_model=s.Customer)
@@ -37,8 +37,9 @@ async def create_customer(body: s.CustomerCreate, writer: WriteAccess) -> Respon
 
 @router.get("/{customer_id}", response_model=s.Customer)
 def get_customer(customer_id: s.PathId, reader: ReadAccess) -> s.Customer:
-    with reader.read("customers.read") as conn:
-        return s.Customer.of(queries.get_customer(conn, customer_id))
+    """The customer and their handles (404 outside the caller's scope, as if missing)."""
+    with reader.read() as (conn, access):
+        return s.Customer.of(queries.get_customer(conn, access, customer_id))
 
 
 @router.post("/{customer_id}/handles", status_code=201, response_model=s.Customer)
@@ -76,8 +77,10 @@ def customer_timeline(
     """Every event of this customer and of the customers merged into it, on every
     channel, in order."""
     reader.check_limit(limit)
-    with reader.read("customers.read") as conn:
-        page = queries.customer_timeline(conn, customer_id, after_seq=after_seq, limit=limit)
+    with reader.read() as (conn, access):
+        page = queries.customer_timeline(
+            conn, access, customer_id, after_seq=after_seq, limit=limit
+        )
     return s.EventPage(
         items=[s.EventOut.of(e) for e in page.items], next_after_seq=page.next_after_seq
     )

@@ -24,10 +24,11 @@ def events_feed(
     ] = None,
     ticket_id: s.QueryId = None,
 ) -> s.EventPage:
-    """Events with seq > after_seq in seq order (needs events.read)."""
+    """Events with seq > after_seq in seq order (needs events.read); a team-scoped
+    caller sees only the events of tickets and customers in their scope."""
     reader.check_limit(limit)
-    with reader.read("events.read") as conn:
-        page = queries.events_feed(conn, after_seq, limit, type=type, ticket_id=ticket_id)
+    with reader.read() as (conn, access):
+        page = queries.events_feed(conn, access, after_seq, limit, type=type, ticket_id=ticket_id)
     return s.EventPage(
         items=[s.EventOut.of(e) for e in page.items], next_after_seq=page.next_after_seq
     )

@@ -25,17 +25,17 @@ def list_exceptions(
     status: Literal["requested", "approved", "denied", "expired"] | None = None,
 ) -> s.ExceptionList:
     """Exceptions, newest first, optionally of one ticket or in one status."""
-    with reader.read("tickets.read") as conn:
-        items = queries.list_exceptions(conn, ticket_id=ticket_id, status=status)
+    with reader.read() as (conn, access):
+        items = queries.list_exceptions(conn, access, ticket_id=ticket_id, status=status)
     return s.ExceptionList(items=[s.ExceptionOut.of(x) for x in items])
 
 
 @router.get("/stats", response_model=s.ExceptionStatsList)
 def exception_stats(reader: ReadAccess) -> s.ExceptionStatsList:
     """Requested, approved, denied and expired exceptions and the exception rate, per
-    request type (needs kpis.read)."""
-    with reader.read("kpis.read") as conn:
-        counts = queries.exception_counts_by_request_type(conn)
+    request type, over the tickets in the caller's scope (needs kpis.read)."""
+    with reader.read() as (conn, access):
+        counts = queries.exception_counts_by_request_type(conn, access)
     return s.ExceptionStatsList(items=[s.ExceptionStats.of(c) for c in counts])
 
 

@@ -16,8 +16,8 @@ router = APIRouter(prefix="/model", tags=["model"], responses=problem_responses(
 @router.get("", response_model=s.ModelVersion)
 def model_in_force(reader: ReadAccess) -> s.ModelVersion:
     """Version, name, author and apply time of the operating model in force."""
-    with reader.read("model.read") as conn:
-        found = queries.model_in_force(conn)
+    with reader.read() as (conn, access):
+        found = queries.model_in_force(conn, access)
     if found is None:
         raise NoModelInForce()
     return s.ModelVersion.of(found)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -37,32 +37,32 @@ def decode_cursor(cursor: str) -> int:
         ) from None
 
 
-def _customer_id(uow: UnitOfWork, ref: s.CustomerRef) -> int:
-    handle = ref.handle()
-    if handle is None:
-        assert ref.id is not None
-        return ref.id
-    kind, value = handle
-    customer = service.customer_for_handle(uow, kind, value, name=ref.name or value, tier=ref.tier)
-    return customer.id
-
-
 @router.post("", status_code=201, response_model=s.Ticket)
 async def create_ticket(body: s.TicketCreate, writer: WriteAccess) -> Response:
-    """Open a ticket for a customer given by id or by a handle (created when unknown)."""
+    """Open a ticket for a customer given by id (one in the caller's scope) or by a
+    handle (created when unknown). The first message is the customer's words, relayed by
+    the caller, who is recorded as the actor."""
+    fields: dict[str, Any] = {
+        "subject": body.subject,
+        "channel": body.channel,
+        "priority": body.priority,
+        "request_type": body.request_type,
+        "tags": body.tags,
+        "body": body.body,
+        "follow_up_of": body.follow_up_of,
+    }
+    ref = body.customer
+    handle = ref.handle()
 
     def command(uow: UnitOfWork) -> s.Ticket:
-        ticket = service.create_ticket(
-            uow,
-            customer_id=_customer_id(uow, body.customer),
-            subject=body.subject,
-            channel=body.channel,
-            priority=body.priority,
-            request_type=body.request_type,
-            tags=body.tags,
-            body=body.body,
-            follow_up_of=body.follow_up_of,
-        )
+        if handle is None:
+            assert ref.id is not None
+            ticket = service.create_ticket(uow, customer_id=ref.id, **fields)
+        else:
+            kind, value = handle
+            ticket = service.create_ticket_for_handle(
+                uow, kind, value, name=ref.name or value, tier=ref.tier, **fields
+            )
         return s.Ticket.of(ticket)
 
     return await writer.submit(command, status_code=201)
@@ -82,7 +82,8 @@ def list_tickets(
     tag: s.QueryCode = None,
     customer_id: s.QueryId = None,
 ) -> s.TicketPage:
-    """Tickets matching every given filter, newest first, a page at a time."""
+    """Tickets matching every given filter, newest first, a page at a time; a
+    team-scoped caller sees their teams' tickets, their own and untriaged ones."""
     reader.check_limit(limit)
     filters = queries.TicketFilters(
         status=status,
@@ -95,8 +96,8 @@ def list_tickets(
         customer_id=customer_id,
     )
     after_id = decode_cursor(cursor) if cursor else None
-    with reader.read("tickets.read") as conn:
-        page = queries.list_tickets(conn, filters, after_id=after_id, limit=limit)
+    with reader.read() as (conn, access):
+        page = queries.list_tickets(conn, access, filters, after_id=after_id, limit=limit)
     return s.TicketPage(
         items=[s.Ticket.of(ticket) for ticket in page.items],
         next_cursor=encode_cursor(page.next_after_id) if page.next_after_id else None,
@@ -106,9 +107,8 @@ def list_tickets(
 @router.get("/{ticket_id}", response_model=s.TicketDetail)
 def get_ticket(ticket_id: s.PathId, reader: ReadAccess) -> s.TicketDetail:
     """The ticket with its messages, oldest first."""
-    with reader.read("tickets.read") as conn:
-        ticket = queries.get_ticket(conn, ticket_id)
-        messages = queries.ticket_messages(conn, ticket_id)
+    with reader.read() as (conn, access):
+        ticket, messages = queries.get_ticket_with_messages(conn, access, ticket_id)
     return s.TicketDetail(
         **s.Ticket.of(ticket).model_dump(), messages=[s.Message.of(m) for m in messages]
     )
@@ -118,9 +118,10 @@ def get_ticket(ticket_id: s.PathId, reader: ReadAccess) -> s.TicketDetail:
 def ticket_sla(ticket_id: s.PathId, reader: ReadAccess) -> s.SlaClockList:
     """The ticket's SLA clocks, oldest first: running, paused and ended, with due and
     warning times and the time counted so far."""
-    with reader.read("tickets.read") as conn:
-        model = reader.db.model(conn, queries.model_version_in_force(conn))
-        clocks = queries.ticket_sla_clocks(conn, ticket_id, model, datetime.now(UTC))
+    with reader.read() as (conn, access):
+        clocks = queries.ticket_sla_clocks(
+            conn, access, ticket_id, reader.model(conn), datetime.now(UTC)
+        )
     return s.SlaClockList(items=[s.SlaClock.of(clock) for clock in clocks])
 
 

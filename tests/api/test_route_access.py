@@ -29,6 +29,7 @@ from fastapi.testclient import TestClient
 
 from opsdesk.desk import service
 from opsdesk.desk.access import ALL_TEAMS
+from opsdesk.desk.security import create_token
 from opsdesk.model import ALL_PERMISSIONS, OperatingModel
 from opsdesk.store.db import Database
 from opsdesk.store.uow import UnitOfWork
@@ -51,6 +52,8 @@ class Target:
     owner_id: int
     exception_id: int | None = None
     other_customer_id: int | None = None
+    user_id: int | None = None  # a fresh billing agent, for the account routes
+    token_id: int | None = None  # a token of that agent
 
 
 class World:
@@ -76,8 +79,18 @@ class World:
         return ticket.id, customer.id
 
     def target(
-        self, *, solved: bool = False, exception: str | None = None, second: bool = False
+        self,
+        *,
+        solved: bool = False,
+        exception: str | None = None,
+        second: bool = False,
+        user: bool = False,
     ) -> Target:
+        fresh = make_caller(self.db, roles=["agent"], teams=["billing"]) if user else None
+        token_id = None
+        if fresh is not None:
+            with UnitOfWork(self.db) as uow:
+                token_id = create_token(uow, fresh.id, "route test").id
         with UnitOfWork(self.db) as uow:
             ticket_id, customer_id = self._customer_with_ticket(uow)
             other = self._customer_with_ticket(uow)[1] if second else None
@@ -86,7 +99,15 @@ class World:
                 service.change_status(uow, ticket_id, "open")
                 service.change_status(uow, ticket_id, "solved", "refunded")
             x = service.request_exception(uow, ticket_id, exception, "asked") if exception else None
-        return Target(ticket_id, customer_id, self.owner.id, x.id if x else None, other)
+        return Target(
+            ticket_id,
+            customer_id,
+            self.owner.id,
+            x.id if x else None,
+            other,
+            fresh.id if fresh else None,
+            token_id,
+        )
 
 
 Request = tuple[str, dict[str, Any] | None]  # (path under /api/v1, JSON body)
@@ -96,18 +117,22 @@ Request = tuple[str, dict[str, Any] | None]  # (path under /api/v1, JSON body)
 class Rule:
     """How a route is guarded. ``needs``: every permission it needs; ``approvers``: the
     roles that may (when the domain asks for an approver role rather than a permission);
-    ``scoped``: the path's id is a ticket's, a customer's or an exception's, and out of
-    scope it answers 404; ``lists``: a list filtered by scope, given a check that the
-    target is in the page."""
+    ``scoped``: the path's id is a ticket's, a customer's, an exception's or a user's, and
+    out of scope it answers 404; ``lists``: a list filtered by scope, given a check that
+    the target is in the page; ``reach``: the permission that lifts the scope (users are
+    scoped by team like tickets, but lifted by ``users.read``); ``scope_first``: a read
+    that finds its target (404) before it checks the permission (403), as writes do."""
 
     kind: Literal["read", "write"]
     needs: tuple[str, ...]
     request: Callable[[Target, Caller], Request]
-    scoped: Literal["ticket", "customer", "exception"] | None = None
+    scoped: Literal["ticket", "customer", "exception", "user"] | None = None
     target: dict[str, Any] = field(default_factory=dict)
     approvers: frozenset[str] | None = None
     lists: Callable[[dict[str, Any], Target], bool] | None = None
     ok: int = 200
+    reach: str = ALL_TEAMS
+    scope_first: bool = False
 
 
 def _handle() -> str:
@@ -280,6 +305,67 @@ RULES: dict[tuple[str, str], Rule] = {
         lambda x, c: (f"/users/{c.id}/presence", {"presence": "away"}),
     ),
     ("GET", "/audit"): Rule("read", ("audit.read",), lambda x, c: ("/audit", None)),
+    # accounts: a user sees the members of their own teams and themselves, everyone with
+    # users.read; managing accounts needs users.manage (and an admin-scoped token)
+    ("GET", "/me"): Rule("read", (), lambda x, c: ("/me", None)),
+    ("GET", "/users"): Rule(
+        "read",
+        (),
+        lambda x, c: ("/users?team=billing&limit=100", None),
+        lists=lambda page, x: x.owner_id in _ids(page),
+        reach="users.read",
+    ),
+    ("GET", "/users/{user_id}"): Rule(
+        "read", (), lambda x, c: (f"/users/{x.owner_id}", None), "user", reach="users.read"
+    ),
+    ("GET", "/users/{user_id}/tokens"): Rule(
+        "read",
+        ("users.manage",),
+        lambda x, c: (f"/users/{x.owner_id}/tokens", None),
+        "user",
+        reach="users.read",
+        scope_first=True,
+    ),
+    ("POST", "/users"): Rule(
+        "write",
+        ("users.manage",),
+        lambda x, c: (
+            "/users",
+            {"name": "New Agent", "email": _handle(), "roles": ["agent"], "teams": ["billing"]},
+        ),
+        ok=201,
+    ),
+    ("PUT", "/users/{user_id}/roles"): Rule(
+        "write",
+        ("users.manage",),
+        lambda x, c: (f"/users/{x.user_id}/roles", {"roles": ["agent", "team_lead"]}),
+        target={"user": True},
+    ),
+    ("PUT", "/users/{user_id}/teams"): Rule(
+        "write",
+        ("users.manage",),
+        lambda x, c: (f"/users/{x.user_id}/teams", {"teams": ["billing", "frontline"]}),
+        target={"user": True},
+    ),
+    ("POST", "/users/{user_id}/deactivate"): Rule(
+        "write",
+        ("users.manage",),
+        lambda x, c: (f"/users/{x.user_id}/deactivate", {"reason": "left the company"}),
+        target={"user": True},
+    ),
+    ("POST", "/users/{user_id}/tokens"): Rule(
+        "write",
+        ("users.manage",),
+        lambda x, c: (f"/users/{x.user_id}/tokens", {"name": "integration"}),
+        target={"user": True},
+        ok=201,
+    ),
+    ("POST", "/tokens/{token_id}/revoke"): Rule(
+        "write",
+        ("users.manage",),
+        lambda x, c: (f"/tokens/{x.token_id}/revoke", {"reason": "rotated"}),
+        target={"user": True},
+    ),
 }
 
 
@@ -300,12 +386,12 @@ def _expected(rule: Rule, model: OperatingModel, role: str, inside: bool) -> int
     allowed = all(p in granted for p in rule.needs)
     if rule.approvers is not None:
         allowed = allowed and role in rule.approvers
-    reaches = inside or ALL_TEAMS in granted or ALL_PERMISSIONS in granted
+    reaches = inside or rule.reach in granted or ALL_PERMISSIONS in granted
     if rule.lists is not None:
         return ("listed" if reaches else "hidden") if allowed else 403
     if rule.scoped is None:
         return rule.ok if allowed else 403
-    if rule.kind == "write":
+    if rule.kind == "write" or rule.scope_first:
         return 404 if not reaches else (rule.ok if allowed else 403)
     return 403 if not allowed else (404 if not reaches else rule.ok)
 
@@ -361,6 +447,7 @@ def test_every_route_answers_every_role_as_its_rule_says(
                     "ticket": target.ticket_id,
                     "customer": target.customer_id,
                     "exception": target.exception_id,
+                    "user": target.owner_id,
                 }[rule.scoped]
                 detail = r.json()["detail"]
                 if detail != f"{rule.scoped} {ident} does not exist":

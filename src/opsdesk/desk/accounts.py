@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Text, bindparam, cast, exists, func, literal,
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from opsdesk.desk import queries, security, service
+from opsdesk.desk.access import granted_permissions
 from opsdesk.desk.security import (
     CreatedToken,
     TokenInfo,
@@ -113,9 +114,7 @@ def viewer_of(
     """The viewer ``user`` is under the operating model in force (roles the model no
     longer defines grant nothing)."""
     model = db.model(conn, queries.model_version_in_force(conn))
-    known = {role.id for role in model.roles}
-    granted = model.permissions_for([r for r in user.roles if r in known])
-    return Viewer(user, granted, scopes)
+    return Viewer(user, granted_permissions(model, user.roles), scopes)
 
 
 def _in_any_team(dialect: str, teams: Iterable[str]) -> Any:

@@ -97,6 +97,13 @@ class Settings(BaseSettings):
         description="Longest lifetime, in days, a new API token may be given; a longer one is "
         "refused. A default above it is capped to it.",
     )
+    sign_in_ttl_hours: int = Field(
+        default=12,
+        ge=1,
+        le=720,
+        description="Hours a token from a password sign-in (`POST /api/v1/auth/token`) "
+        "lives: a working shift, not the months of a token made on purpose.",
+    )
 
     # --- abuse and transport (docs/security.md#rate-limits, #transport) -----------------
     cors_origins: str = Field(

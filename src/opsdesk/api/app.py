@@ -17,7 +17,17 @@ from opsdesk.api.docs import install_docs
 from opsdesk.api.headers import SecurityHeaders
 from opsdesk.api.problems import install_problem_handlers, problem_responses
 from opsdesk.api.ratelimit import throttle_for
-from opsdesk.api.routes import audit, customers, events, exceptions, meta, model, routing, tickets
+from opsdesk.api.routes import (
+    audit,
+    auth,
+    customers,
+    events,
+    exceptions,
+    meta,
+    model,
+    routing,
+    tickets,
+)
 from opsdesk.api.routes import users as accounts
 from opsdesk.settings import Settings
 from opsdesk.store.db import Database
@@ -72,7 +82,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     _install_transport(app, settings)
 
     v1 = APIRouter(prefix=API_PREFIX, responses=problem_responses(*V1_PROBLEMS))
-    for module in (tickets, customers, exceptions, events, model, routing, audit, accounts):
+    for module in (tickets, customers, exceptions, events, model, routing, audit, accounts, auth):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(meta.router)

@@ -102,6 +102,35 @@ def record_token_refused(db: Database, token: str, *, route: str, client: str | 
     )
 
 
+def record_login_failed(
+    db: Database, *, email: str, client: str | None, locked_for: int | None
+) -> None:
+    """Record a failed password sign-in as ``email`` (the e-mail tried, whether or not an
+    account has it) and, when ``locked_for`` is given, that it locked the account for
+    that many seconds."""
+    _record_apart(
+        db,
+        "auth.login_failed",
+        outcome="failed",
+        actor_kind="anonymous",
+        actor_id=None,
+        subject=email,
+        details={"reason": "wrong e-mail or password, or a deactivated account"},
+        client=client,
+    )
+    if locked_for is not None:
+        _record_apart(
+            db,
+            "auth.locked_out",
+            outcome="refused",
+            actor_kind="anonymous",
+            actor_id=None,
+            subject=email,
+            details={"locked_for_seconds": locked_for},
+            client=client,
+        )
+
+
 def record_rate_limited(
     db: Database,
     *,

@@ -3,6 +3,7 @@ an expiry), and the one function that revokes every credential of a user."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from collections.abc import Iterable
@@ -125,6 +126,11 @@ def set_password(uow: UnitOfWork, user_id: int, password: str) -> int:
     return len(revoked)
 
 
+@lru_cache(maxsize=1)
+def _decoy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
 def check_password(conn: Connection, email: str, password: str) -> UserState | None:
     row = conn.execute(
         select(t.users, t.user_credentials.c.password_hash)
@@ -132,6 +138,10 @@ def check_password(conn: Connection, email: str, password: str) -> UserState | N
         .where(t.users.c.email == email.strip().lower())
     ).first()
     if row is None:
+        # the same argon2 work as a wrong password, so timing does not tell which
+        # e-mail addresses have an account
+        with contextlib.suppress(VerificationError):
+            _hasher.verify(_decoy_hash(), password)
         return None
     try:
         _hasher.verify(row.password_hash, password)
@@ -186,6 +196,7 @@ def create_token(
     scopes: Iterable[str] = DEFAULT_SCOPES,
     expires_in: timedelta | None = None,
     lifetime: TokenLifetime | None = None,
+    signed_in: bool = False,
 ) -> CreatedToken:
     """A new API token for a user; the plain token is returned once and never stored.
 
@@ -197,7 +208,8 @@ def create_token(
     """
     user = uow.user(user_id)
     ctx = uow.context()
-    if uow.actor_kind == "user":
+    if uow.actor_kind == "user" and not (signed_in and uow.actor_id == user_id):
+        # a password sign-in (desk.signin) is its own authority for the user's own token
         if uow.actor_id == user_id:
             try:
                 ctx.require("users.manage")

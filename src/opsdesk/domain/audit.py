@@ -36,18 +36,20 @@ class AuditAction:
 AUDIT_ACTIONS: dict[str, AuditAction] = {
     a.name: a
     for a in (
-        AuditAction("auth.login", "A person signed in with a password.", "user:ID", False),
+        AuditAction(
+            "auth.login",
+            "A person signed in with a password (`POST /api/v1/auth/token`).",
+            "user:ID",
+        ),
         AuditAction(
             "auth.login_failed",
             "A password sign-in failed (unknown e-mail, wrong password, deactivated user).",
             "the e-mail tried",
-            False,
         ),
         AuditAction(
             "auth.locked_out",
-            "An account was locked after repeated failed sign-ins.",
-            "user:ID",
-            False,
+            "An account was locked after repeated failed sign-ins (outcome refused).",
+            "the e-mail tried",
         ),
         AuditAction(
             "auth.token_refused",

@@ -13,6 +13,7 @@ erased text are dropped. A dry run computes the same plan and changes nothing.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ from opsdesk.store.crypto import (
     personal_values,
     sealed_key_id,
 )
+from opsdesk.store.db import Database
 from opsdesk.store.uow import UnitOfWork
 
 MAX_REASON = 500
@@ -354,3 +356,50 @@ def apply_retention(
 def count_keys(conn: Connection) -> int:
     """How many data keys exist (``opsdesk init`` reports it with the key file)."""
     return int(conn.execute(select(func.count()).select_from(t.personal_keys)).scalar() or 0)
+
+
+# --- entry points for the interfaces ------------------------------------------------------
+
+
+def erase(
+    db: Database,
+    customer_id: int,
+    *,
+    reason: str = "",
+    dry_run: bool = False,
+    actor_kind: str = "system",
+    actor_id: int | None = None,
+    client: str | None = None,
+) -> ErasurePlan:
+    """Erase a customer in one transaction, then shrink the SQLite WAL so the replaced
+    pages leave the files too (see :func:`erase_customer`)."""
+    with UnitOfWork(db, actor_kind=actor_kind, actor_id=actor_id) as uow:
+        uow.client = client
+        plan = erase_customer(uow, customer_id, reason=reason, dry_run=dry_run)
+    if not (dry_run or plan.nothing_to_do):
+        shrink_wal(db)
+    return plan
+
+
+def retention(db: Database, older_than_days: int, *, dry_run: bool = False) -> RetentionPlan:
+    """Apply message retention in one transaction (see :func:`apply_retention`)."""
+    with UnitOfWork(db) as uow:
+        plan = apply_retention(uow, older_than_days, dry_run=dry_run)
+    if not (dry_run or plan.nothing_to_do):
+        shrink_wal(db)
+    return plan
+
+
+def shrink_wal(db: Database) -> bool:
+    """SQLite: copy the WAL into the database and truncate it, so the frames holding
+    the erased plaintext are gone from disk. False when a reader kept it from finishing
+    (the next checkpoint does it; the background checkpointer runs every half second)."""
+    database = db.engine.url.database
+    if db.dialect != "sqlite" or not database or database == ":memory:":
+        return True
+    conn = sqlite3.connect(database, isolation_level=None, timeout=db.busy_timeout_ms / 1000)
+    try:
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        conn.close()
+    return not busy

@@ -766,14 +766,10 @@ def customer_erase(
     with every customer merged with it: their data keys are destroyed, so the log keeps
     its events but their personal fields read [erased]. Irreversible; idempotent."""
     from opsdesk.desk import privacy
-    from opsdesk.store.crypto import PersonalDataError
 
     db = open_db()
     with errors():
-        try:
-            plan = privacy.erase(db, customer_id, reason=reason, dry_run=dry_run)
-        except PersonalDataError as exc:
-            fail(str(exc))
+        plan = privacy.erase(db, customer_id, reason=reason, dry_run=dry_run)
     what = (
         f"{plan.keys_destroyed} data keys destroyed, {plan.names_blanked} names and "
         f"{plan.tickets_blanked} ticket subjects and {plan.messages_blanked} message bodies "
@@ -807,17 +803,13 @@ def retention_apply(
     monthly data keys are destroyed; names, handles and subjects stay)."""
     from opsdesk.desk import privacy
     from opsdesk.settings import Settings
-    from opsdesk.store.crypto import PersonalDataError
 
     days = older_than_days or Settings().retention_message_days
     if days is None:
         fail("no retention age: give --older-than-days or set OPSDESK_RETENTION_MESSAGE_DAYS")
     db = open_db()
     with errors():
-        try:
-            plan = privacy.retention(db, days, dry_run=dry_run)
-        except PersonalDataError as exc:
-            fail(str(exc))
+        plan = privacy.retention(db, days, dry_run=dry_run)
     what = (
         f"bodies of messages before {plan.before:%Y-%m-%d} (older than {days} days, whole "
         f"months): {plan.keys_destroyed} monthly keys destroyed, {plan.messages_blanked} "

@@ -20,7 +20,7 @@ from opsdesk.desk import privacy, queries, service
 from opsdesk.domain.errors import Conflict, DomainError, NotFound
 from opsdesk.domain.events import ERASED
 from opsdesk.store import tables as t
-from opsdesk.store.crypto import ENVELOPE
+from opsdesk.store.crypto import ENVELOPE, PersonalDataError, new_master_key_text
 from opsdesk.store.db import Database
 from opsdesk.store.export import event_batches
 from opsdesk.store.uow import UnitOfWork
@@ -294,6 +294,28 @@ def test_replay_into_a_fresh_database_gives_the_same_projections(
     report = verify(model_db)
     assert report.ok, report.differences
     assert report.counts["customers"] == 2 and report.counts["messages"] == 4
+
+
+def test_a_missing_or_wrong_master_key_is_reported_not_replaced(
+    model_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    person(model_db, "P16")
+    elsewhere = tmp_path / "nowhere" / "master.key"
+    monkeypatch.setenv("OPSDESK_MASTER_KEY_FILE", str(elsewhere))
+    other = Database(model_db.url)  # a new engine reads the master key afresh
+    try:
+        with pytest.raises(PersonalDataError, match="is missing but 2 data keys"):
+            verify(other)
+        assert not elsewhere.exists()
+    finally:
+        other.dispose()
+    monkeypatch.setenv("OPSDESK_MASTER_KEY", new_master_key_text())
+    other = Database(model_db.url)
+    try:
+        with pytest.raises(PersonalDataError, match="does not unwrap under this master key"):
+            verify(other)
+    finally:
+        other.dispose()
 
 
 # --- invariants over random histories ---------------------------------------------------

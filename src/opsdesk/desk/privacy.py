@@ -27,8 +27,8 @@ from opsdesk.domain.errors import Conflict, DomainError
 from opsdesk.domain.events import ERASED, PERSONAL, new_event
 from opsdesk.store import tables as t
 from opsdesk.store.crypto import (
+    forget_keys,
     is_sealed,
-    keyring,
     period_of,
     personal_values,
     sealed_key_id,
@@ -164,7 +164,7 @@ def erase_customer(
         )
         _drop_cached_responses(conn, plaintext)
     _forget_loaded(uow, group)
-    keyring(conn).forget(live_keys)
+    forget_keys(conn, live_keys)
     return plan
 
 
@@ -349,7 +349,7 @@ def apply_retention(
             )
         _drop_cached_responses(conn, plaintext)
     uow.projection.messages.clear()
-    keyring(conn).forget(plan.key_ids)
+    forget_keys(conn, plan.key_ids)
     return plan
 
 

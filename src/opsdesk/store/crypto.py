@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from opsdesk.domain.events import ERASED, PERSONAL, Event, PersonalFields
 from opsdesk.store import tables as t
+from opsdesk.store.errors import DatabaseNotReady
 from opsdesk.store.fastpath import datetime_writer
 
 ENVELOPE = "enc:1:"
@@ -38,8 +39,9 @@ _b64decode = base64.b64decode
 _urandom = os.urandom
 
 
-class PersonalDataError(Exception):
-    """The master key is missing or wrong, or a sealed field fails authentication."""
+class PersonalDataError(DatabaseNotReady):
+    """The master key is missing or wrong, or a sealed field fails authentication: the
+    database cannot be read until the right master key is restored."""
 
 
 def period_of(at: datetime) -> str:
@@ -175,6 +177,13 @@ class Keyring:
 
 _RINGS: weakref.WeakKeyDictionary[Engine, Keyring] = weakref.WeakKeyDictionary()
 _RINGS_LOCK = threading.Lock()
+
+
+def forget_keys(conn: Connection, key_ids: Iterable[int]) -> None:
+    """Drop destroyed keys from this process's memory (without needing the master key)."""
+    ring = _RINGS.get(conn.engine)
+    if ring is not None:
+        ring.forget(key_ids)
 
 
 def keyring(conn: Connection) -> Keyring:

@@ -296,6 +296,28 @@ def test_replay_into_a_fresh_database_gives_the_same_projections(
     assert report.counts["customers"] == 2 and report.counts["messages"] == 4
 
 
+def test_the_row_cache_keeps_data_keys_until_an_erasure(sqlite_db: Database) -> None:
+    from opsdesk.desk.models import apply_model_file
+    from opsdesk.model import example_model_path
+
+    with UnitOfWork(sqlite_db) as uow:
+        apply_model_file(uow, example_model_path(), author="tests")
+    zelda = person(sqlite_db, "Q17")
+    cache = sqlite_db.row_cache
+    # the writes counted the key rows they inserted: the cache survived and holds the keys
+    assert len(cache.keys) == 2 and cache.rows
+    with UnitOfWork(sqlite_db) as uow:
+        service.add_message(uow, zelda.ticket_id, body="again", author_kind="agent")
+        assert uow.rows_written["personal_keys", "insert"] == 0
+    privacy.erase(sqlite_db, zelda.id)
+    assert cache.keys == {} and sqlite_db.row_cache.keys == {}
+    with UnitOfWork(sqlite_db) as uow:
+        service.add_message(uow, zelda.ticket_id, body="after", author_kind="agent")
+        uow.flush()
+        assert uow.rows_written["personal_keys", "insert"] == 1  # a fresh key, not the old
+    assert verify(sqlite_db).ok
+
+
 def test_a_missing_or_wrong_master_key_is_reported_not_replaced(
     model_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

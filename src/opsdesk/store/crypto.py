@@ -34,8 +34,8 @@ from opsdesk.store.fastpath import datetime_writer
 
 ENVELOPE = "enc:1:"
 _NONCE = 12
-_b64encode = base64.b64encode
-_b64decode = base64.b64decode
+_b2a = binascii.b2a_base64
+_b64decode = binascii.a2b_base64
 _urandom = os.urandom
 
 
@@ -47,11 +47,6 @@ class PersonalDataError(DatabaseNotReady):
 def period_of(at: datetime) -> str:
     """The month a ``messages`` key covers: ``2026-11``."""
     return f"{at.year:04d}-{at.month:02d}"
-
-
-def scope_of(spec: PersonalFields, at: datetime) -> tuple[str, str]:
-    """(purpose, period) of the key that seals an event's fields."""
-    return (spec.purpose, period_of(at)) if spec.purpose == "messages" else ("identity", "")
 
 
 def is_sealed(value: Any) -> bool:
@@ -243,6 +238,8 @@ class Sealer:
         self._known = known
         self.used: dict[Scope, tuple[int, AESGCM]] = {}
         self.created = 0
+        self._at: datetime | None = None
+        self._period = ""
 
     def seal(self, event: Event) -> dict[str, Any]:
         """The payload to store: a copy with the personal fields sealed."""
@@ -253,8 +250,13 @@ class Sealer:
                 f"{event.type} event without a customer: its personal fields "
                 "would be stored in clear"
             )
-        purpose, period = scope_of(spec, event.at)
-        scope = (customer_id, purpose, period)
+        if spec.purpose == "messages":
+            at = event.at
+            if at is not self._at:  # the events of a command share their instant
+                self._at, self._period = at, period_of(at)
+            scope = (customer_id, "messages", self._period)
+        else:
+            scope = (customer_id, "identity", "")
         found = self.used.get(scope)
         if found is None:
             found = self._key(scope)
@@ -266,13 +268,13 @@ class Sealer:
             if value:
                 nonce = _urandom(_NONCE)
                 sealed = nonce + cipher.encrypt(nonce, value.encode(), None)
-                payload[name] = prefix + _b64encode(sealed).decode()
+                payload[name] = prefix + _b2a(sealed, newline=False).decode()
         for name in spec.handle_lists:
             handles = []
             for handle in payload[name]:
                 nonce = _urandom(_NONCE)
                 sealed = nonce + cipher.encrypt(nonce, handle["value"].encode(), None)
-                handles.append({**handle, "value": prefix + _b64encode(sealed).decode()})
+                handles.append({**handle, "value": prefix + _b2a(sealed, newline=False).decode()})
             payload[name] = handles
         return payload
 

@@ -318,6 +318,25 @@ def test_the_row_cache_keeps_data_keys_until_an_erasure(sqlite_db: Database) -> 
     assert verify(sqlite_db).ok
 
 
+def test_erasure_puts_the_connections_secure_delete_back(sqlite_db: Database) -> None:
+    from opsdesk.desk.models import apply_model_file
+    from opsdesk.model import example_model_path
+
+    with UnitOfWork(sqlite_db) as uow:
+        apply_model_file(uow, example_model_path(), author="tests")
+    zelda = person(sqlite_db, "S18")
+    for setting in (0, 1):
+        with sqlite_db.write_lock:  # type: ignore[union-attr]
+            driver = sqlite_db.writer().connection.driver_connection
+            driver.execute(f"PRAGMA secure_delete = {setting}")
+        privacy.erase(sqlite_db, zelda.id)
+        with sqlite_db.write_lock:  # type: ignore[union-attr]
+            driver = sqlite_db.writer().connection.driver_connection
+            assert driver.execute("PRAGMA secure_delete").fetchone()[0] == setting
+        with UnitOfWork(sqlite_db) as uow:
+            service.add_message(uow, zelda.ticket_id, body=f"more {setting}", author_kind="agent")
+
+
 def test_a_missing_or_wrong_master_key_is_reported_not_replaced(
     model_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -220,18 +220,22 @@ def _forget_loaded(uow: UnitOfWork, group: Iterable[int]) -> None:
 
 class _secure_delete:
     """SQLite: overwrite deleted and replaced content with zeros while erasing, so the
-    plaintext does not linger in free space of the database file."""
+    plaintext does not linger in free space of the database file; the connection's own
+    setting (Debian builds SQLite with it on) is put back afterwards."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.cur = uow._cur if uow.db.dialect == "sqlite" else None
+        self.before = 1
 
     def __enter__(self) -> None:
         if self.cur is not None:
-            self.cur.execute("PRAGMA secure_delete = ON")
+            self.cur.execute("PRAGMA secure_delete")
+            self.before = int(self.cur.fetchone()[0])
+            self.cur.execute("PRAGMA secure_delete = 1")
 
     def __exit__(self, *exc: object) -> None:
         if self.cur is not None:
-            self.cur.execute("PRAGMA secure_delete = OFF")
+            self.cur.execute(f"PRAGMA secure_delete = {self.before}")
 
 
 # --- cached API responses -----------------------------------------------------------------

@@ -318,6 +318,7 @@ class Opener:
         self._rows: dict[int, tuple[int, str, str, bytes]] = {}
         self._complete = False
         self._ring: Keyring | None = None
+        self._ciphers: dict[int, AESGCM] = {}
 
     @classmethod
     def all_keys(cls, conn: Connection) -> Opener:
@@ -346,12 +347,16 @@ class Opener:
                 self._rows[key_id] = (customer_id, purpose, period, wrapped)
 
     def _cipher(self, key_id: int) -> AESGCM | None:
+        cipher = self._ciphers.get(key_id)
+        if cipher is not None:
+            return cipher
         row = self._rows.get(key_id)
         if row is None:
             return None  # destroyed: erased or past retention
         if self._ring is None:
             self._ring = keyring(self._conn)
-        return self._ring.unwrap(key_id, *row)
+        cipher = self._ciphers[key_id] = self._ring.unwrap(key_id, *row)
+        return cipher
 
     def open_text(self, value: Any) -> Any:
         if type(value) is not str or not value.startswith(ENVELOPE):

@@ -156,15 +156,18 @@ def test_erase_leaves_no_plaintext_and_keeps_the_log(model_db: Database) -> None
         profile = queries.get_customer(conn, zelda.id)
         exported = [row for batch in event_batches(conn) for row in batch]
         audit = conn.execute(
-            select(t.audit_log.c.action, t.audit_log.c.subject).where(
-                t.audit_log.c.action == "customer.erased"
-            )
+            select(
+                t.audit_log.c.action, t.audit_log.c.subject, t.audit_log.c.details["reason"]
+            ).where(t.audit_log.c.action == "customer.erased")
         ).all()
     assert profile.name == ERASED and profile.handles == []
     bodies = [e.payload["body"] for e in page.items if e.type == "message.added"]
     assert bodies == [ERASED, ERASED]
     assert all(ENVELOPE not in str(row) for row in exported)
-    assert audit == [("customer.erased", f"customer:{zelda.id}")]
+    assert [(a, subject) for a, subject, _ in audit] == [
+        ("customer.erased", f"customer:{zelda.id}")
+    ]
+    assert "request #881" in str(audit[0][2])
 
 
 def assert_log_still_refuses_edits(db: Database) -> None:

@@ -144,6 +144,7 @@ def erase_customer(
     )
     uow.append([new_event("customer.erased", payload, customer_id=customer_id)])
     details = {k: v for k, v in asdict(plan).items() if k not in ("customer_id", "dry_run")}
+    details["reason"] = reason
     uow.audit("customer.erased", subject=f"customer:{customer_id}", details=details)
     uow.flush()
     with _secure_delete(uow):

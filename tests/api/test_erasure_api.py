@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from opsdesk.domain.events import ERASED
+from opsdesk.store import tables as t
 from opsdesk.store.db import Database
 from opsdesk.store.verify import verify
 
@@ -17,8 +19,9 @@ def test_erase_over_http(
     r = client.post(
         "/api/v1/customers",
         json={"name": "Zelda Http", "handles": [{"kind": "email", "value": "zh@x.io"}]},
-        headers=agent.headers,
+        headers={**agent.headers, "Idempotency-Key": "create-zelda"},
     )
+    assert "Zelda Http" in str(_cached_responses(model_db))
     cid = r.json()["id"]
     url = f"/api/v1/customers/{cid}/erase"
 
@@ -32,6 +35,8 @@ def test_erase_over_http(
 
     r = client.post(url, json={"reason": "request 9"}, headers=admin.headers)
     assert r.status_code == 200, r.text
+    assert r.json()["cached_responses_dropped"] == 1
+    assert "Zelda Http" not in str(_cached_responses(model_db))
     assert r.json()["keys_destroyed"] == 1 and not r.json()["nothing_to_do"]
     got = client.get(f"/api/v1/customers/{cid}", headers=admin.headers).json()
     assert got["name"] == ERASED and got["handles"] == []
@@ -50,3 +55,8 @@ def test_erase_over_http(
     )
     r = client.post(url, json={"reason": "x" * 501}, headers=admin.headers)
     assert r.status_code == 422
+
+
+def _cached_responses(db: Database) -> list[object]:
+    with db.read() as conn:
+        return list(conn.execute(select(t.idempotency_keys.c.response)).scalars())

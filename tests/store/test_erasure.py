@@ -368,6 +368,13 @@ def test_a_missing_or_wrong_master_key_is_reported_not_replaced(
             verify(other)
     finally:
         other.dispose()
+    monkeypatch.setenv("OPSDESK_MASTER_KEY", "too-short")
+    other = Database(model_db.url)
+    try:
+        with pytest.raises(PersonalDataError, match="is not 32 bytes"):
+            verify(other)
+    finally:
+        other.dispose()
 
 
 # --- invariants over random histories ---------------------------------------------------

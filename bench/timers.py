@@ -36,6 +36,7 @@ from opsdesk.desk.models import apply_model_file
 from opsdesk.jobs.outbox import run_due
 from opsdesk.model import example_model_path
 from opsdesk.store import tables as t
+from opsdesk.store.crypto import Opener
 from opsdesk.store.db import Database
 from opsdesk.store.uow import UnitOfWork
 
@@ -245,6 +246,10 @@ def replicate(
             # the audit trail is chained to its head row, and no timer reads it
             if name in ("log_head", "jobs", "events", "audit_log", "audit_head"):
                 continue
+            # data keys are bound to their customer and the source's master key: the
+            # copies get the events' personal fields opened instead (see below)
+            if name == "personal_keys":
+                continue
             rows = _rows(src, name)
             if not rows:
                 continue
@@ -286,6 +291,10 @@ def replicate(
         if progress:
             progress("events")
         events = _rows(src, "events")
+        with src.read() as src_conn:
+            opener = Opener.all_keys(src_conn)
+            for e in events:
+                e["payload"] = opener.open_payload(e["type"], dict(e["payload"]))
         prologue = [e for e in events if e["seq"] <= block.prologue_seq]
         body = [e for e in events if e["seq"] > block.prologue_seq]
         ev_cols = [c.name for c in t.events.columns]

@@ -117,10 +117,30 @@ def init(
     with errors():
         db.migrate()
         out.print(f"database ready at migration [bold]{db.current_revision()}[/]")
+        _init_master_key()
         if model is not None:
             _apply(db, model, author="opsdesk init")
         if admin is not None:
             _create_admin(db, admin)
+
+
+def _init_master_key() -> None:
+    """Create the master key file (0600) unless OPSDESK_MASTER_KEY is set."""
+    from opsdesk.settings import Settings
+    from opsdesk.store.crypto import create_master_key_file
+
+    settings = Settings()
+    if settings.master_key is not None:
+        out.print("master key: from OPSDESK_MASTER_KEY")
+        return
+    path = settings.master_key_path()
+    if create_master_key_file(path):
+        out.print(
+            f"master key created at [bold]{path}[/] (mode 0600): back it up apart from the "
+            "database; without it no personal field of the log can be read"
+        )
+    else:
+        out.print(f"master key: {path}")
 
 
 def _create_admin(db: Database, email: str) -> None:
@@ -898,6 +918,90 @@ def audit_export(
         )
     if output:
         err.print(f"wrote {n:,} audit rows to {output}")
+
+
+# --- personal data: erasure and retention ----------------------------------------------
+
+customer_app = typer.Typer(help="Customers' personal data.", no_args_is_help=True)
+retention_app = typer.Typer(help="Retention of message bodies.", no_args_is_help=True)
+app.add_typer(customer_app, name="customer")
+app.add_typer(retention_app, name="retention")
+
+
+@customer_app.command(
+    "erase", epilog="Example: opsdesk customer erase 42 --reason 'request #881' --dry-run"
+)
+def customer_erase(
+    customer_id: Annotated[int, typer.Argument(help="Id of the customer to erase.")],
+    reason: Annotated[str, typer.Option(help="Why (a ticket or request reference).")] = "",
+    dry_run: Annotated[
+        bool, typer.Option(help="Show what would be erased; change nothing.")
+    ] = False,
+) -> None:
+    """Erase a customer's personal data (name, handles, ticket subjects, message bodies),
+    with every customer merged with it: their data keys are destroyed, so the log keeps
+    its events but their personal fields read [erased]. Irreversible; idempotent."""
+    from opsdesk.desk import privacy
+
+    db = open_db()
+    with errors():
+        plan = privacy.erase(db, customer_id, reason=reason, dry_run=dry_run)
+    what = (
+        f"{plan.keys_destroyed} data keys destroyed, {plan.names_blanked} names and "
+        f"{plan.tickets_blanked} ticket subjects and {plan.messages_blanked} message bodies "
+        f"blanked, {plan.handles_removed} handles removed, "
+        f"{plan.cached_responses_dropped} cached API responses dropped"
+    )
+    ids = ", ".join(map(str, plan.customer_ids))
+    if plan.nothing_to_do:
+        out.print(f"customer {customer_id} (customers {ids}): already erased, nothing to do")
+    elif dry_run:
+        out.print(f"dry run, nothing changed: erasing customers {ids} would mean {what}")
+    else:
+        out.print(f"erased customers {ids}: {what}")
+
+
+@retention_app.command(
+    "apply", epilog="Example: opsdesk retention apply --older-than-days 365 --dry-run"
+)
+def retention_apply(
+    older_than_days: Annotated[
+        int | None,
+        typer.Option(
+            help="Age in days (default: OPSDESK_RETENTION_MESSAGE_DAYS).", min=1, max=36_500
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Show what would be purged; change nothing.")
+    ] = False,
+) -> None:
+    """Purge message bodies of the calendar months that ended more than the age ago (their
+    monthly data keys are destroyed; names, handles and subjects stay)."""
+    from opsdesk.desk import privacy
+    from opsdesk.settings import Settings
+
+    days = older_than_days or Settings().retention_message_days
+    if days is None:
+        fail("no retention age: give --older-than-days or set OPSDESK_RETENTION_MESSAGE_DAYS")
+    db = open_db()
+    with errors():
+        plan = privacy.retention(db, days, dry_run=dry_run)
+    what = (
+        f"bodies of messages before {plan.before:%Y-%m-%d} (older than {days} days, whole "
+        f"months): {plan.keys_destroyed} monthly keys destroyed, {plan.messages_blanked} "
+        f"message bodies blanked, {plan.cached_responses_dropped} cached API responses dropped"
+    )
+    if plan.messages_unsealed:
+        what += (
+            f"; {plan.messages_unsealed} older bodies were written before encryption and "
+            "stay in the log"
+        )
+    if plan.nothing_to_do:
+        out.print(f"nothing to purge: {what}")
+    elif dry_run:
+        out.print(f"dry run, nothing changed: would purge {what}")
+    else:
+        out.print(f"purged {what}")
 
 
 # --- business calendars -------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _ORIGIN = re.compile(
@@ -185,6 +185,39 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> list[str]:
         """The configured CORS origins (none: CORS off)."""
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+    # --- personal data (see docs/security.md, "Personal data: erasure and retention") ---
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="Master key that wraps the per-customer data keys: 32 random bytes in "
+        "URL-safe base64 (`python -c 'import base64,os;print(base64.urlsafe_b64encode("
+        "os.urandom(32)).decode())'`). Unset: read from `OPSDESK_MASTER_KEY_FILE`. Losing it "
+        "makes every personal field of the event log unreadable: back it up apart from the "
+        "database.",
+    )
+    master_key_file: Path | None = Field(
+        default=None,
+        description="File holding the master key (created with mode 0600 by `opsdesk init` "
+        "when missing). Unset: the SQLite database's path plus `.key` (var/opsdesk.db.key), "
+        "or var/opsdesk-master.key on PostgreSQL.",
+    )
+    retention_message_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36_500,
+        description="Age in days after which message bodies are purged by `opsdesk retention "
+        "apply` (whole calendar months whose last day is older than this). Unset: no "
+        "retention unless `--older-than-days` is given.",
+    )
+
+    def master_key_path(self) -> Path:
+        """Where the master key file is (or will be created)."""
+        if self.master_key_file is not None:
+            return self.master_key_file
+        sqlite = self.sqlite_path()
+        if sqlite is not None:
+            return sqlite.with_name(sqlite.name + ".key")
+        return Path("var/opsdesk-master.key")
 
     def jobs_run_inprocess(self) -> bool:
         """Whether the server sweeps the jobs outbox itself."""

@@ -35,6 +35,7 @@ from opsdesk.domain.state import (
 from opsdesk.model import OperatingModel
 from opsdesk.sla.clocks import ClockView, clock_view
 from opsdesk.store import tables as t
+from opsdesk.store.crypto import open_events
 
 # the ticket columns that map onto TicketState; tags come from ticket_tags
 _TICKET_COLUMNS = [t.tickets.c[f.name] for f in fields(TicketState) if f.name != "tags"]
@@ -242,6 +243,7 @@ def _event_page(conn: Connection, query: Any, limit: int) -> EventPage:
     rows = conn.execute(query.order_by(t.events.c.seq).limit(limit + 1)).all()
     more = len(rows) > limit
     items = [Event(**row._mapping) for row in rows[:limit]]
+    open_events(conn, items)  # customers' personal fields readable, or [erased]
     return EventPage(items, items[-1].seq if more and items else None)
 
 

@@ -103,6 +103,18 @@ AUDIT_ACTIONS: dict[str, AuditAction] = {
             "The audit trail was exported (`opsdesk audit export`).",
             "the output file, or stdout",
         ),
+        AuditAction(
+            "customer.erased",
+            "A customer's personal data was erased on request (`opsdesk customer erase`); "
+            "details give the customers of the merge group and what was destroyed or blanked.",
+            "customer:ID",
+        ),
+        AuditAction(
+            "retention.applied",
+            "Message bodies older than the retention age were purged (`opsdesk retention "
+            "apply`); details give the age, the cut-off and the counts.",
+            "retention:messages",
+        ),
     )
 }
 

@@ -210,6 +210,8 @@ def normalise_handle(kind: str, value: str) -> tuple[str, str]:
     if kind not in HANDLE_KINDS:
         raise DomainError(f"unknown handle kind {kind!r}; use one of {', '.join(HANDLE_KINDS)}")
     value = _text(value, "a handle value", MAX_HANDLE)
+    if value == ev.ERASED:  # replay skips erased handles: a live one would never verify
+        raise DomainError(f"{ev.ERASED!r} is reserved for erased handles; give the real one")
     if kind == "email":
         try:
             # syntax only: no DNS; .test addresses (RFC 6761) are what demos and fixtures use

@@ -285,6 +285,25 @@ class ModelApplied(_Payload):
     previous_version: str | None
 
 
+# --- personal data -----------------------------------------------------------
+
+
+class CustomerErased(_Payload):
+    customer_ids: list[int]
+    keys_destroyed: int
+    handles_removed: int
+    tickets_blanked: int
+    messages_blanked: int
+    reason: str = ""
+
+
+class RetentionApplied(_Payload):
+    older_than_days: int
+    before: datetime
+    keys_destroyed: int
+    messages_blanked: int
+
+
 @dataclass(frozen=True)
 class EventSpec:
     """One declared event type."""
@@ -292,7 +311,7 @@ class EventSpec:
     name: str
     payload: type[BaseModel]
     meaning: str
-    subject: Literal["ticket", "customer", "user", "exception", "model"]
+    subject: Literal["ticket", "customer", "user", "exception", "model", "log"]
 
 
 VOCABULARY: dict[str, EventSpec] = {
@@ -509,12 +528,57 @@ VOCABULARY: dict[str, EventSpec] = {
             "exception",
         ),
         EventSpec(
+            "customer.erased",
+            CustomerErased,
+            "A customer's personal data was erased on request (with every customer merged with it): their data keys were destroyed, so the personal fields of their events read as [erased]; events keep their type, time and actors.",
+            "customer",
+        ),
+        EventSpec(
+            "retention.applied",
+            RetentionApplied,
+            "Message bodies of the calendar months older than the retention age were made unreadable (their monthly data keys destroyed).",
+            "log",
+        ),
+        EventSpec(
             "model.applied",
             ModelApplied,
             "A new version of the operating model came into force.",
             "model",
         ),
     )
+}
+
+
+# --- personal data --------------------------------------------------------------
+
+#: what a personal field reads as once its key is destroyed (erasure or retention)
+ERASED = "[erased]"
+
+Purpose = Literal["identity", "messages"]
+
+
+@dataclass(frozen=True)
+class PersonalFields:
+    """The payload keys of one event type that hold the personal data of the event's
+    customer (``Event.customer_id``). The store encrypts them under that customer's data
+    key for ``purpose`` (``messages`` keys are per calendar month, so retention can
+    destroy old months); once the key is destroyed they read as :data:`ERASED`."""
+
+    #: top-level string fields
+    texts: tuple[str, ...] = ()
+    #: lists of ``{"kind": ..., "value": ...}`` handles: each value is personal
+    handle_lists: tuple[str, ...] = ()
+    purpose: Purpose = "identity"
+
+
+#: event type -> its personal fields; every other payload field is operational data
+PERSONAL: dict[str, PersonalFields] = {
+    "customer.created": PersonalFields(texts=("name",), handle_lists=("handles",)),
+    "customer.handle_added": PersonalFields(texts=("value",)),
+    "customer.merged": PersonalFields(handle_lists=("handles_moved",)),
+    "ticket.created": PersonalFields(texts=("subject",)),
+    "ticket.csat_received": PersonalFields(texts=("comment",)),
+    "message.added": PersonalFields(texts=("body",), purpose="messages"),
 }
 
 

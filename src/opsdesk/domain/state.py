@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from opsdesk.domain.events import Event
+from opsdesk.domain.events import ERASED, Event
 
 
 @dataclass(slots=True)
@@ -194,6 +194,8 @@ def _customer_created(p: Projection, e: Event) -> None:
 
 
 def _add_handle(p: Projection, kind: str, value: str, customer_id: int) -> None:
+    if value == ERASED:
+        return  # an erased handle identifies nobody: erasure removed its row
     key = (kind, value)
     p.handles[key] = HandleState(kind, value, customer_id)
     p.new.add(("handle", key))
@@ -209,6 +211,8 @@ def _customer_merged(p: Projection, e: Event) -> None:
     p.customers[source].merged_into = target
     p.dirty.add(("customer", source))
     for handle in e.payload["handles_moved"]:
+        if handle["value"] == ERASED:
+            continue  # see _add_handle
         key = (handle["kind"], handle["value"])
         p.handles[key].customer_id = target
         p.dirty.add(("handle", key))

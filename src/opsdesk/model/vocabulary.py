@@ -25,6 +25,7 @@ PERMISSION_MEANINGS: dict[str, str] = {
     "customers.read": "See customer profiles and contact history.",
     "customers.write": "Edit customer profiles and identities.",
     "customers.merge": "Merge two customer records into one identity.",
+    "customers.erase": "Erase a customer's personal data on request (irreversible).",
     "exceptions.request": "Request an exception to a standard path.",
     "exceptions.approve": "Approve or deny exceptions (still limited by approver_roles).",
     "messages.write": "Send messages to customers on any channel.",

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, select
 
 from opsdesk.store import tables as t
+from opsdesk.store.crypto import Opener
 
 EVENT_COLUMNS = [
     "seq",
@@ -42,7 +43,9 @@ SCHEMA = pa.schema(
 
 
 def event_batches(conn: Connection, *, after_seq: int = 0) -> Iterator[list[list[Any]]]:
-    """Events after ``after_seq`` as lists of row values (payload as JSON text)."""
+    """Events after ``after_seq`` as lists of row values (payload as JSON text), personal
+    fields opened for live customers and ``[erased]`` for erased ones (never ciphertext)."""
+    open_payload = Opener.all_keys(conn).open_payload
     result = conn.execution_options(yield_per=BATCH).execute(
         select(t.events).where(t.events.c.seq > after_seq).order_by(t.events.c.seq)
     )
@@ -57,15 +60,17 @@ def event_batches(conn: Connection, *, after_seq: int = 0) -> Iterator[list[list
                 r.actor_kind,
                 r.actor_id,
                 r.model_version,
-                json.dumps(r.payload, sort_keys=True),
+                json.dumps(open_payload(r.type, dict(r.payload)), sort_keys=True),
             ]
             for r in part
         ]
 
 
 def write_parquet(conn: Connection, path: Path, *, after_seq: int = 0) -> int:
-    """Write the events to a Parquet file; returns how many were written."""
+    """Write the events to a Parquet file (personal fields opened, as
+    :func:`event_batches`); returns how many were written."""
     n = 0
+    open_payload = Opener.all_keys(conn).open_payload
     with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
         result = conn.execution_options(yield_per=BATCH).execute(
             select(t.events).where(t.events.c.seq > after_seq).order_by(t.events.c.seq)
@@ -75,7 +80,8 @@ def write_parquet(conn: Connection, path: Path, *, after_seq: int = 0) -> int:
             for r in part:
                 for name in EVENT_COLUMNS[:-1]:
                     columns[name].append(getattr(r, name))
-                columns["payload"].append(json.dumps(r.payload, sort_keys=True))
+                payload = open_payload(r.type, dict(r.payload))
+                columns["payload"].append(json.dumps(payload, sort_keys=True))
             writer.write_table(pa.table(columns, schema=SCHEMA))
             n += len(part)
         if n == 0:

@@ -30,12 +30,16 @@ class RowCache:
         self.clocks_of: dict[int, tuple[int, ...]] = {}
         #: the log head as last committed: (last_seq, model_version, counters)
         self.head: tuple[int, str | None, dict[str, int]] | None = None
+        #: customers' data keys by (customer id, purpose, period): (key id, cipher), as
+        #: committed (see opsdesk.store.crypto.Sealer); erasure empties them with the rest
+        self.keys: dict[tuple[int, str, str], Any] = {}
         self._data_version: int | None = None
         self._changes: int | None = None
 
     def clear(self) -> None:
         self.rows.clear()
         self.clocks_of.clear()
+        self.keys.clear()
         self.head = None
 
     def begin(self, cursor: Any, driver: Any) -> int:

@@ -17,11 +17,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
     text,
 )
@@ -327,4 +329,22 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("last_seq", Id, nullable=False),
     Column("last_hash", String(64), nullable=False),
+)
+
+# The data keys that encrypt customers' personal fields in event payloads (see
+# opsdesk.store.crypto), each wrapped under the master key. Not a projection: replay never
+# rebuilds it; erasure and retention delete rows, which makes those fields unreadable.
+personal_keys = Table(
+    "personal_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("customer_id", Id, nullable=False),
+    # identity (name, handles, subjects) or messages (bodies, one key per month)
+    Column("purpose", String(16), nullable=False),
+    # "YYYY-MM" for messages keys, "" for the identity key
+    Column("period", String(7), nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("customer_id", "purpose", "period"),
+    Index("ix_personal_keys_purpose_period", "purpose", "period"),
 )

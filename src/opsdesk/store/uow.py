@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from opsdesk.domain.commands import Context, check_ownership
 from opsdesk.domain.errors import NotFound
-from opsdesk.domain.events import Event, NewEvent
+from opsdesk.domain.events import PERSONAL, Event, NewEvent
 from opsdesk.domain.limits import MAX_ID
 from opsdesk.domain.state import (
     CustomerState,
@@ -33,6 +33,7 @@ from opsdesk.domain.state import (
 from opsdesk.model import OperatingModel
 from opsdesk.store import tables as t
 from opsdesk.store.audit import AuditAppender, AuditRow
+from opsdesk.store.crypto import Sealer
 from opsdesk.store.db import Database
 from opsdesk.store.fastpath import statements
 from opsdesk.store.rowcache import TABLES as CACHED_TABLES
@@ -170,6 +171,8 @@ class UnitOfWork:
         #: the caller's network address, when an interface knows it (audit rows carry it)
         self.client: str | None = None
         self._audit: AuditAppender | None = None
+        # seals customers' personal fields in event payloads (see opsdesk.store.crypto)
+        self._sealer: Sealer | None = None
         self.conn: Connection
 
     # --- transaction ------------------------------------------------------------
@@ -285,6 +288,8 @@ class UnitOfWork:
                     clocks_of[ticket_id] = None  # a clock of a ticket whose set is unknown
         head = (self.last_seq, self.model_version, dict(self._counters))
         rows.commit(self._driver, self._changes0, expected, self._raw, self._stale, clocks_of, head)
+        if self._sealer is not None and rows.head is head:  # the cache still holds
+            rows.keys.update(self._sealer.used)
 
     def _release(self, *, failed: bool) -> None:
         lock = self.db.write_lock
@@ -614,6 +619,7 @@ class UnitOfWork:
         tables directly with SQL inside this unit of work."""
         if self._pending:
             at_out, payload_out = self._event_out
+            personal, seal = PERSONAL, self._seal
             self._cur.executemany(
                 self._insert_event,
                 [
@@ -626,12 +632,14 @@ class UnitOfWork:
                         e.actor_kind,
                         e.actor_id,
                         e.model_version,
-                        payload_out(e.payload),
+                        payload_out(seal(e) if e.type in personal else e.payload),
                     )
                     for e in self._pending
                 ],
             )
             self.rows_written["events", "insert"] += len(self._pending)
+            if self._sealer is not None and self._sealer.created:
+                self.rows_written["personal_keys", "insert"] = self._sealer.created
             self._pending = []
         if self._jobs:
             sql = self._sql["jobs"]
@@ -691,6 +699,16 @@ class UnitOfWork:
                 if owned_before or p.tickets[key].owning_agent is not None:  # type: ignore[index]
                     self.flush()
                     return
+
+    def _seal(self, event: Event) -> dict[str, Any]:
+        """The event's payload as stored: its personal fields encrypted."""
+        sealer = self._sealer
+        if sealer is None:
+            known = None if self._rows is None else self._rows.keys
+            sealer = self._sealer = Sealer(
+                self.conn, self._cur, self._sqlite, self.next_id, self.now, known
+            )
+        return sealer.seal(event)
 
     def _write(self, table: str, row: dict[str, Any], is_new: bool) -> None:
         sql = self._sql[table]

@@ -11,9 +11,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, func, select
 
-from opsdesk.domain.events import VOCABULARY, Event
+from opsdesk.domain.events import PERSONAL, VOCABULARY, Event
 from opsdesk.domain.state import HandleState, Projection
 from opsdesk.store import tables as t
+from opsdesk.store.crypto import Opener
 from opsdesk.store.db import Database
 from opsdesk.store.fastpath import statements
 from opsdesk.store.uow import STATE_TYPES, as_dict, state_from_row
@@ -49,8 +50,10 @@ class Replay:
     undeclared: dict[str, int]
 
 
-def iter_events(conn: Connection, after_seq: int = 0) -> Iterator[Event]:
-    """Every event after ``after_seq`` in seq order, streamed in batches.
+def iter_events(conn: Connection, after_seq: int = 0, *, reveal: bool = True) -> Iterator[Event]:
+    """Every event after ``after_seq`` in seq order, streamed in batches; with ``reveal``
+    the customers' personal fields are opened (``[erased]`` once their key is destroyed,
+    see opsdesk.store.crypto).
 
     Reads through the driver's own cursor: replay is bound by row decoding, and
     SQLAlchemy's per-row result processing costs more than the fold itself.
@@ -59,6 +62,8 @@ def iter_events(conn: Connection, after_seq: int = 0) -> Iterator[Event]:
     columns = "seq, at, type, ticket_id, customer_id, actor_kind, actor_id, model_version, payload"
     placeholder = "?" if sqlite else "%s"
     sql = f"SELECT {columns} FROM events WHERE seq > {placeholder} ORDER BY seq"  # noqa: S608
+    personal = PERSONAL if reveal else {}
+    open_payload = Opener.all_keys(conn).open_payload if reveal else None
     dbapi: Any = conn.connection.driver_connection
     cursor = dbapi.cursor(name=f"replay_{after_seq}") if not sqlite else dbapi.cursor()
     if not sqlite:
@@ -78,10 +83,16 @@ def iter_events(conn: Connection, after_seq: int = 0) -> Iterator[Event]:
                     # the events of one command share their instant: parse it once
                     if text != last_text:
                         last_text, last_at = text, parse(text + "+00:00")
-                    yield Event(seq, last_at, type_, tid, cid, ak, aid, mv, loads(payload))  # type: ignore[arg-type]
+                    payload = loads(payload)
+                    if type_ in personal:
+                        payload = open_payload(type_, payload)  # type: ignore[misc]
+                    yield Event(seq, last_at, type_, tid, cid, ak, aid, mv, payload)  # type: ignore[arg-type]
             else:
                 for row in rows:
-                    yield Event(*row)
+                    if row[2] in personal:
+                        yield Event(*row[:8], open_payload(row[2], row[8]))  # type: ignore[misc]
+                    else:
+                        yield Event(*row)
     finally:
         cursor.close()
 

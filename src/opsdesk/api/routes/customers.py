@@ -84,3 +84,62 @@ def customer_timeline(
     return s.EventPage(
         items=[s.EventOut.of(e) for e in page.items], next_after_seq=page.next_after_seq
     )
+
+
+# --- personal data: erasure (see docs/security.md, "Personal data") -----------------------
+# (imported here, not at the top, so this section merges apart from the routes above)
+
+from dataclasses import asdict  # noqa: E402
+
+from fastapi.concurrency import run_in_threadpool  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
+
+from opsdesk.desk import privacy  # noqa: E402
+from opsdesk.desk.privacy import MAX_REASON  # noqa: E402
+
+
+class ErasureRequest(s._Request):
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={"examples": [{"reason": "erasure request #881", "dry_run": True}]},
+    )
+
+    reason: str = Field(default="", max_length=MAX_REASON, description="Why: a request reference.")
+    dry_run: bool = Field(default=False, description="Only report what would be erased.")
+
+
+class ErasureOut(BaseModel):
+    customer_id: int
+    customer_ids: list[int] = Field(description="The customer and every customer merged with it.")
+    keys_destroyed: int
+    names_blanked: int
+    handles_removed: int
+    tickets_blanked: int
+    messages_blanked: int
+    cached_responses_dropped: int
+    dry_run: bool
+    nothing_to_do: bool = Field(description="True when already erased: nothing changed.")
+
+
+@router.post(
+    "/{customer_id}/erase",
+    response_model=ErasureOut,
+    responses=problem_responses(403, 422),
+)
+async def erase_customer(
+    customer_id: s.PathId, body: ErasureRequest, writer: WriteAccess
+) -> Response:
+    """Erase this customer's personal data (name, handles, ticket subjects, message
+    bodies), with every customer merged with it: their data keys are destroyed, so the
+    events stay but their personal fields read `[erased]`. Irreversible and idempotent;
+    needs the permission `customers.erase`. `dry_run` reports and changes nothing."""
+
+    def command(uow: UnitOfWork) -> ErasureOut:
+        plan = privacy.erase_customer(uow, customer_id, reason=body.reason, dry_run=body.dry_run)
+        return ErasureOut(**asdict(plan), nothing_to_do=plan.nothing_to_do)
+
+    response = await writer.submit(command)
+    if not body.dry_run:
+        await run_in_threadpool(privacy.shrink_wal, writer.db)
+    return response

@@ -133,6 +133,7 @@ class Rule:
     ok: int = 200
     reach: str = ALL_TEAMS
     scope_first: bool = False
+    permission_first: bool = False  # a write that checks the permission before the lookup
 
 
 def _handle() -> str:
@@ -267,6 +268,14 @@ RULES: dict[tuple[str, str], Rule] = {
         "customer",
         target={"second": True},
     ),
+    ("POST", "/customers/{customer_id}/erase"): Rule(
+        "write",
+        ("customers.erase",),
+        lambda x, c: (f"/customers/{x.customer_id}/erase", {"reason": "erasure request"}),
+        "customer",
+        # refused before the customer is looked up: a 403 says nothing about the id
+        permission_first=True,
+    ),
     ("GET", "/customers/{customer_id}/timeline"): Rule(
         "read",
         ("customers.read",),
@@ -398,7 +407,7 @@ def _expected(rule: Rule, model: OperatingModel, role: str, inside: bool) -> int
         return ("listed" if reaches else "hidden") if allowed else 403
     if rule.scoped is None:
         return rule.ok if allowed else 403
-    if rule.kind == "write" or rule.scope_first:
+    if (rule.kind == "write" and not rule.permission_first) or rule.scope_first:
         return 404 if not reaches else (rule.ok if allowed else 403)
     return 403 if not allowed else (404 if not reaches else rule.ok)
 
@@ -482,5 +491,5 @@ def test_scoped_roles_reach_nothing_of_another_team(
     for rule in RULES.values():
         if rule.scoped is not None:
             assert _expected(rule, model, role, inside=False) in (403, 404)
-            if rule.kind == "write":
+            if rule.kind == "write" and not rule.permission_first:
                 assert _expected(rule, model, role, inside=False) == 404

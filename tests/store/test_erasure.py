@@ -17,6 +17,7 @@ from sqlalchemy import JSON, String, Text, cast, delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 
 from opsdesk.desk import privacy, queries, service
+from opsdesk.desk.access import EVERYTHING, Access
 from opsdesk.domain.errors import Conflict, DomainError, NotFound
 from opsdesk.domain.events import ERASED
 from opsdesk.store import tables as t
@@ -28,6 +29,9 @@ from opsdesk.store.verify import replay, verify
 from tests.conftest import fresh_database
 
 _phones = itertools.count(1)
+
+#: the system reads every customer (no user, no scope)
+SYSTEM = Access(None, frozenset({"*"}), EVERYTHING)
 
 
 @dataclass
@@ -117,7 +121,7 @@ def test_personal_fields_are_sealed_in_the_log_and_clear_in_projections(model_db
     assert name == zelda.secrets[0]
     # the timeline and the export read them back
     with model_db.read() as conn:
-        page = queries.customer_timeline(conn, zelda.id)
+        page = queries.customer_timeline(conn, SYSTEM, zelda.id)
         exported = orjson.dumps([row for batch in event_batches(conn) for row in batch]).decode()
     bodies = [e.payload["body"] for e in page.items if e.type == "message.added"]
     assert bodies == zelda.secrets[4:]
@@ -152,8 +156,8 @@ def test_erase_leaves_no_plaintext_and_keeps_the_log(model_db: Database) -> None
         assert secret in texts, secret
 
     with model_db.read() as conn:
-        page = queries.customer_timeline(conn, zelda.id)
-        profile = queries.get_customer(conn, zelda.id)
+        page = queries.customer_timeline(conn, SYSTEM, zelda.id)
+        profile = queries.get_customer(conn, SYSTEM, zelda.id)
         exported = [row for batch in event_batches(conn) for row in batch]
         audit = conn.execute(
             select(
@@ -217,7 +221,7 @@ def test_erase_covers_the_merge_group_and_new_data_gets_a_new_key(model_db: Data
     with UnitOfWork(model_db) as uow:
         service.add_message(uow, first.ticket_id, body="Back again, new flat")
     with model_db.read() as conn:
-        page = queries.customer_timeline(conn, first.id)
+        page = queries.customer_timeline(conn, SYSTEM, first.id)
     assert page.items[-1].payload["body"] == "Back again, new flat"
     assert verify(model_db).ok
     assert not privacy.erase(model_db, first.id).nothing_to_do
@@ -249,12 +253,12 @@ def test_other_customers_are_untouched(model_db: Database) -> None:
     zelda = person(model_db, "H8")
     bruno = person(model_db, "I9")
     with model_db.read() as conn:
-        before = queries.customer_timeline(conn, bruno.id).items
-        profile = queries.get_customer(conn, bruno.id)
+        before = queries.customer_timeline(conn, SYSTEM, bruno.id).items
+        profile = queries.get_customer(conn, SYSTEM, bruno.id)
     privacy.erase(model_db, zelda.id)
     with model_db.read() as conn:
-        assert queries.customer_timeline(conn, bruno.id).items == before
-        assert queries.get_customer(conn, bruno.id) == profile
+        assert queries.customer_timeline(conn, SYSTEM, bruno.id).items == before
+        assert queries.get_customer(conn, SYSTEM, bruno.id) == profile
 
 
 def test_retention_purges_only_old_months(model_db: Database) -> None:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, true
+from sqlalchemy import ColumnElement, Connection, exists, or_, true
 
 from opsdesk.domain.errors import NotFound, PermissionDenied
 from opsdesk.domain.state import UserState
@@ -85,16 +86,14 @@ class Scope:
 
     def customers_clause(self, customer_id: Any) -> ColumnElement[bool]:
         """A WHERE clause keeping the customers (by the ``customer_id`` column) that
-        have a ticket in scope, or no ticket yet. A ticket's customer never changes, so
-        its ``ticket.created`` event finds it through the events' customer index."""
+        have a ticket in scope, or no ticket yet (``ix_tickets_customer_team`` finds a
+        customer's tickets by team)."""
         if self.teams is None:
             return true()
-        created = t.events.alias("created")
-        c = created.c
-        of_customer = and_(c.customer_id == customer_id, c.type == "ticket.created")
-        reached = exists().where(of_customer, t.tickets.c.id == c.ticket_id, self.tickets_clause())
-        untouched = ~exists().where(of_customer)
-        return or_(reached, untouched)
+        of_customer = t.tickets.alias("of_customer")
+        mine = of_customer.c.customer_id == customer_id
+        reached = exists().where(mine, self.tickets_clause(of_customer))
+        return or_(reached, ~exists().where(mine))
 
     def events_clause(self) -> ColumnElement[bool]:
         """A WHERE clause on ``t.events``: events of tickets in scope, and events of
@@ -107,6 +106,42 @@ class Scope:
         return or_(
             self.reaches_ticket(e.ticket_id), of_customer & self.customers_clause(e.customer_id)
         )
+
+
+@lru_cache(maxsize=64)
+def _customer_reached_sql(dialect: str, teams: int) -> str:
+    """:meth:`Scope.customers_clause` for one customer, rendered once per dialect and
+    number of teams (the write path asks it on every command naming a customer: building
+    the SQLAlchemy construct cost more than the indexed look-up)."""
+
+    def ph(name: str) -> str:
+        return f":{name}" if dialect == "sqlite" else f"%({name})s"
+
+    reach = ["owning_team IS NULL", f"owning_agent = {ph('me')}"]
+    if teams:
+        reach.insert(0, f"owning_team IN ({', '.join(ph(f'team{i}') for i in range(teams))})")
+    of_customer = f"SELECT 1 FROM tickets WHERE customer_id = {ph('customer')}"  # noqa: S608
+    return (
+        f"SELECT CASE WHEN EXISTS ({of_customer} AND ({' OR '.join(reach)})) THEN 1 "
+        f"WHEN EXISTS ({of_customer}) THEN 0 ELSE 1 END"
+    )
+
+
+def customer_reached(conn: Connection, scope: Scope, customer_id: int) -> bool:
+    """Whether ``scope`` reaches the customer as stored (a ticket in scope, or none):
+    one indexed query on the driver's cursor."""
+    if scope.teams is None:
+        return True
+    teams = sorted(scope.teams)
+    params: dict[str, Any] = {"customer": customer_id, "me": scope.user_id}
+    params.update({f"team{i}": team for i, team in enumerate(teams)})
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(_customer_reached_sql(conn.dialect.name, len(teams)), params)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    return bool(row[0])
 
 
 EVERYTHING = Scope(None)

@@ -160,6 +160,9 @@ tickets = Table(
     Index("ix_tickets_team_status", "owning_team", "status"),
     # an agent's open load per channel and last acceptance, read by routing index-only
     Index("ix_tickets_agent_load", "owning_agent", "status", "channel", "accepted_at"),
+    # a customer's tickets by team: the team-scope test on a customer and the routing's
+    # previous owner look a customer's tickets up by it
+    Index("ix_tickets_customer_team", "customer_id", "owning_team"),
 )
 
 ticket_tags = Table(

@@ -448,7 +448,8 @@ _EVENT_NEIGHBOURS: Final = """,
                 AS ev_next_t,
             CASE WHEN t.stage = t.stages[1] THEN t.r_prev_team
                 ELSE COALESCE(t.team, t.r_prev_team) END AS ev_prev_team,
-            t.r_agents > 0 AS ev_agent_seen"""
+            t.r_agents > 0 AS ev_agent_seen,
+            HASH(t.case_id) AS ev_case"""
 
 
 def _events_table(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
@@ -477,7 +478,7 @@ def _events_table(con: duckdb.DuckDBPyConnection, plan: Plan) -> None:
     extra, neighbours = "", ""
     if plan.diagnostic_events:
         extra, neighbours = _ROW_NEIGHBOURS, _EVENT_NEIGHBOURS
-        stored += ", ev_prev_status, ev_pos, ev_next_t, ev_prev_team, ev_agent_seen"
+        stored += ", ev_prev_status, ev_pos, ev_next_t, ev_prev_team, ev_agent_seen, ev_case"
     seq = "CAST(t.rn * 8 + t.stage + 2 AS BIGINT)"
     con.execute(f"""
         CREATE TABLE case_event_rows AS
@@ -517,7 +518,7 @@ def _diagnostic_events(con: duckdb.DuckDBPyConnection, constants: Mapping[str, s
     con.execute(f"""
         CREATE TEMP VIEW ev AS
         SELECT
-            HASH(case_id) AS case_id,
+            ev_case AS case_id,
             "at" AS event_at,
             epoch("at") AS t,
             type = 'ticket.transferred' AS is_transfer,

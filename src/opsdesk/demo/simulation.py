@@ -1087,6 +1087,12 @@ class Simulation:
                 and m.user_id != requester.id
                 and (case.team in m.teams or ALL_TEAMS in granted_permissions(self.model, m.roles))
             ]
+        if not candidates:
+            # nobody who holds an approver role reaches the ticket: the request waits out
+            # the type's maximum duration and the expiry sweep ends it, as it would live
+            limit = float(self.model.exception_type(xtype).max_duration)
+            yield self.env.timeout(limit + HOUR)
+            return "expired"
         approver = rng.choice(candidates)
         t = self.now + _lognormal(rng, 45, 0.8)
         when = approver.next_start(t)

@@ -159,3 +159,15 @@ def test_a_database_with_tickets_is_refused(fresh_sqlite: Any) -> None:
         service.create_ticket(uow, customer_id=customer.id, subject="Real", channel="email")
     with pytest.raises(DemoError, match="already holds tickets"):
         run_demo(db, days=1)
+
+
+def test_an_exception_nobody_in_reach_may_approve_expires(sqlite_db: Database) -> None:
+    """Under team scoping an approver of another team cannot reach the ticket. In this
+    run a request's approver roles are held by nobody who reaches it (it crashed the
+    simulation, choosing from nobody): the request waits out its maximum duration and
+    expires, as it would live (here it is still waiting when the three days end)."""
+    run_demo(sqlite_db, days=3, seed=3, start=date(2026, 3, 2), scale=0.3)
+    with sqlite_db.read() as conn:
+        statuses = Counter(r.status for r in conn.execute(select(t.exceptions)))
+    assert statuses["requested"] + statuses["expired"] > 0
+    assert verify(sqlite_db).ok

@@ -26,7 +26,7 @@ serve: install
 ## Lint, type-check and run the whole suite on SQLite and PostgreSQL
 test: install services
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy --strict src/opsdesk/domain src/opsdesk/model src/opsdesk/sla src/opsdesk/routing src/opsdesk/jobs
+	$(BIN)/mypy --strict src/opsdesk
 	OPSDESK_REQUIRE_POSTGRES=1 OPSDESK_REQUIRE_REDIS=1 OPSDESK_REQUIRE_BROWSER=1 $(BIN)/pytest
 
 ## The hypothesis state machines with SOAK_FACTOR x the examples, shrinking on, a random
@@ -47,7 +47,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 
 typecheck: install
-	$(BIN)/mypy --strict src/opsdesk/domain src/opsdesk/model src/opsdesk/sla src/opsdesk/routing src/opsdesk/jobs
+	$(BIN)/mypy --strict src/opsdesk
 
 # PostgreSQL must be up for the PostgreSQL leg of the suite; start the local cluster if not.
 services:

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
@@ -35,7 +35,7 @@ from opsdesk.store import tables as t
 from opsdesk.store.audit import AuditAppender, AuditRow
 from opsdesk.store.crypto import Sealer
 from opsdesk.store.db import Database
-from opsdesk.store.fastpath import statements
+from opsdesk.store.fastpath import JobsSql, statements
 from opsdesk.store.rowcache import TABLES as CACHED_TABLES
 from opsdesk.store.rowcache import RowCache
 
@@ -191,8 +191,9 @@ class UnitOfWork:
                 # as much Python as a small command's own rows), and a Core statement
                 # run through ``self.conn`` joins it (see ``db.make_engine``)
                 self.conn = self.db.writer()
-                self._driver: Any = self.conn.connection.driver_connection
-                self._driver.execute("BEGIN IMMEDIATE")
+                driver: Any = self.conn.connection.driver_connection
+                driver.execute("BEGIN IMMEDIATE")
+                self._driver = driver
                 self._rows = self.db.row_cache
             else:
                 self.conn = self.db.engine.connect()
@@ -202,6 +203,7 @@ class UnitOfWork:
             self._release(failed=True)
             raise
         self._sql = statements(self.db.dialect)
+        self._jobs_sql = cast(JobsSql, self._sql["jobs"])
         self._sqlite = self.db.dialect == "sqlite"
         events = self._sql["events"]
         self._insert_event = events.insert_positional
@@ -526,7 +528,7 @@ class UnitOfWork:
             return found
         found = set()
         if ticket_id is None or ticket_id not in self._created:
-            sql = self._sql["jobs"]
+            sql = self._jobs_sql
             if ticket_id is None:
                 self._cur.execute(sql.waiting_without_ticket, {"kind": kind})
             else:

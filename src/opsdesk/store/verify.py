@@ -90,7 +90,7 @@ def iter_events(conn: Connection, after_seq: int = 0, *, reveal: bool = True) ->
             else:
                 for row in rows:
                     if row[2] in personal:
-                        yield Event(*row[:8], open_payload(row[2], row[8]))  # type: ignore[misc]
+                        yield Event(*row[:8], open_payload(row[2], row[8]))  # type: ignore[misc, call-arg]
                     else:
                         yield Event(*row)
     finally:

@@ -239,5 +239,5 @@ def resolve_mapping(
                 f"a generic import needs both --case COLUMN and --time COLUMN (missing "
                 f"{' and '.join(missing)}), or --preset {' / '.join(PRESETS)}"
             )
-        return ColumnMapping(**given, attrs=dict(attrs or {}))  # type: ignore[arg-type]
+        return ColumnMapping(**given, attrs=dict(attrs or {}))
     return replace(base, **given, attrs={**base.attrs, **(attrs or {})})

@@ -37,6 +37,6 @@ async def set_presence(user_id: s.PathId, body: PresenceSet, writer: WriteAccess
     return await writer.submit(
         lambda uow: PresenceOut(
             user_id=user_id,
-            presence=service.set_presence(uow, user_id, body.presence).presence,  # type: ignore[arg-type]
+            presence=service.set_presence(uow, user_id, body.presence).presence,
         )
     )

@@ -37,7 +37,7 @@ from sqlalchemy import func, select
 from opsdesk.demo import texts
 from opsdesk.demo.company import Company, CustomerProfile, StaffMember
 from opsdesk.desk import service
-from opsdesk.desk.access import ALL_TEAMS, granted_permissions
+from opsdesk.desk.access import ALL_TEAMS
 from opsdesk.domain.state import TicketState
 from opsdesk.jobs.outbox import run_due
 from opsdesk.model import OperatingModel
@@ -1085,7 +1085,7 @@ class Simulation:
                 for m in self.company.staff
                 if set(m.roles) & set(roles)
                 and m.user_id != requester.id
-                and (case.team in m.teams or ALL_TEAMS in granted_permissions(self.model, m.roles))
+                and (case.team in m.teams or ALL_TEAMS in self.model.granted(m.roles))
             ]
         if not candidates:
             # nobody who holds an approver role reaches the ticket: the request waits out

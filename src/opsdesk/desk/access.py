@@ -14,7 +14,6 @@ it exists.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -33,30 +32,6 @@ ALL_TEAMS = "tickets.all_teams"
 def hidden(what: str, ident: int) -> NotFound:
     """The refusal for something out of scope: word for word the one for a missing row."""
     return NotFound(f"{what} {ident} does not exist")
-
-
-#: per model in use (by identity; a loaded model is frozen), what each set of roles
-#: grants: every command and request asks, and expanding the roles cost more than the
-#: rest of building an Access
-_GRANTED: dict[int, tuple[OperatingModel, dict[tuple[str, ...], frozenset[str]]]] = {}
-
-
-def granted_permissions(model: OperatingModel, roles: Iterable[str]) -> frozenset[str]:
-    """What ``roles`` grant under ``model``; a role the model no longer defines grants
-    nothing (a model apply may drop a role users still hold)."""
-    key = tuple(roles)
-    entry = _GRANTED.get(id(model))
-    if entry is None or entry[0] is not model:
-        if len(_GRANTED) >= 16:
-            _GRANTED.clear()
-        entry = _GRANTED[id(model)] = (model, {})
-    granted = entry[1].get(key)
-    if granted is None:
-        known = {role.id for role in model.roles}
-        granted = model.permissions_for([r for r in key if r in known])
-        if len(entry[1]) < 1024:
-            entry[1][key] = granted
-    return granted
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +157,7 @@ class Access:
             return cls(None, frozenset({ALL_PERMISSIONS}), EVERYTHING)
         if not user.active:
             return cls(user.id, frozenset(), NOTHING)
-        granted = granted_permissions(model, user.roles)
+        granted = model.granted(user.roles)
         return cls(user.id, granted, scope_of(user, granted))
 
     def has(self, permission: str) -> bool:

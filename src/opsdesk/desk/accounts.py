@@ -22,7 +22,6 @@ from sqlalchemy import Connection, Text, bindparam, cast, exists, func, literal,
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from opsdesk.desk import queries, security, service
-from opsdesk.desk.access import granted_permissions
 from opsdesk.desk.security import (
     CreatedToken,
     TokenInfo,
@@ -114,7 +113,7 @@ def viewer_of(
     """The viewer ``user`` is under the operating model in force (roles the model no
     longer defines grant nothing)."""
     model = db.model(conn, queries.model_version_in_force(conn))
-    return Viewer(user, granted_permissions(model, user.roles), scopes)
+    return Viewer(user, model.granted(user.roles), scopes)
 
 
 def _in_any_team(dialect: str, teams: Iterable[str]) -> Any:

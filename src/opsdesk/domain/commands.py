@@ -67,12 +67,7 @@ class Context:
             return
         if self.actor is None or not self.actor.active:
             raise PermissionDenied("the acting user is unknown or deactivated", permission)
-        try:
-            granted = self.model.permissions_for(self.actor.roles)
-        except KeyError:
-            # a role the model in force no longer defines grants nothing
-            known = {role.id for role in self.model.roles}
-            granted = self.model.permissions_for([r for r in self.actor.roles if r in known])
+        granted = self.model.granted(self.actor.roles)
         if permission not in granted and "*" not in granted:
             raise PermissionDenied(
                 f"user {self.actor.id} lacks the permission {permission!r}; "

@@ -317,6 +317,11 @@ def _find(items: Iterable[_T], item_id: str, kind: str) -> _T:
     raise KeyError(f"unknown {kind} {item_id!r} in the operating model")
 
 
+#: :meth:`OperatingModel.granted`'s answers, per model by identity (a loaded model is
+#: frozen; a pydantic private attribute would take part in its equality)
+_GRANTED: dict[int, tuple[OperatingModel, dict[tuple[str, ...], frozenset[str]]]] = {}
+
+
 class OperatingModel(_Frozen):
     """The whole operating model of one support organisation."""
 
@@ -372,6 +377,25 @@ class OperatingModel(_Frozen):
         if ALL_PERMISSIONS in granted:
             granted.update(PERMISSIONS)
         return frozenset(granted)
+
+    def granted(self, role_ids: Iterable[str]) -> frozenset[str]:
+        """What a user holding ``role_ids`` may do under this model: :meth:`permissions_for`
+        of the roles it defines (a role it no longer defines grants nothing: a model
+        apply may drop a role users still hold). Remembered per model, since every
+        command and request asks."""
+        key = tuple(role_ids)
+        cache = _GRANTED.get(id(self))
+        if cache is None or cache[0] is not self:
+            if len(_GRANTED) >= 16:
+                _GRANTED.clear()
+            cache = _GRANTED[id(self)] = (self, {})
+        granted = cache[1].get(key)
+        if granted is None:
+            known = {role.id for role in self.roles}
+            granted = self.permissions_for([r for r in key if r in known])
+            if len(cache[1]) < 1024:
+                cache[1][key] = granted
+        return granted
 
     def request_types_owned_by(self, team_id: str) -> list[RequestType]:
         """Request types whose owner is this team."""

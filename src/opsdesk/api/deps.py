@@ -139,7 +139,7 @@ class Reader:
                 422,
                 "validation-failed",
                 f"limit must be at most {self.page_size_max} (OPSDESK_PAGE_SIZE_MAX); "
-                "follow the cursor for more",
+                "follow the page's cursor (next_cursor, next_after_id, next_after_seq) for more",
             )
 
     @contextmanager

@@ -6,17 +6,23 @@ from datetime import datetime
 from typing import Annotated, Literal, Self
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     model_validator,
 )
 
-from opsdesk.api.schemas import Code, Name, _checked_handle, _Response
-from opsdesk.desk.security import MAX_REVOKE_REASON, MAX_TOKEN_NAME, TokenInfo
-from opsdesk.domain import limits
+from opsdesk.api.schemas import (
+    Code,
+    HandleValue,
+    Name,
+    _checked_handle,
+    _Request,
+    _required,
+    _Response,
+    _Visible,
+)
+from opsdesk.desk.security import MAX_REVOKE_REASON, MAX_TOKEN_NAME, CreatedToken, TokenInfo
 
 Scope = Literal["read", "write", "admin"]
 #: roles, teams or skills given in one request
@@ -24,30 +30,14 @@ MAX_REFS = 50
 #: the domain's own bound on a deactivation reason
 MAX_DEACTIVATE_REASON = 500
 
-
-def _visible(value: str) -> str:
-    problem = limits.text_problem(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-def _text(max_length: int) -> StringConstraints:
-    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
-
-
-TokenName = Annotated[str, _text(MAX_TOKEN_NAME), AfterValidator(_visible)]
-RevokeReason = Annotated[str, _text(MAX_REVOKE_REASON), AfterValidator(_visible)]
-DeactivateReason = Annotated[str, _text(MAX_DEACTIVATE_REASON), AfterValidator(_visible)]
-Email = Annotated[str, _text(limits.MAX_HANDLE), AfterValidator(_visible)]
+TokenName = Annotated[str, _required(MAX_TOKEN_NAME), _Visible]
+RevokeReason = Annotated[str, _required(MAX_REVOKE_REASON), _Visible]
+DeactivateReason = Annotated[str, _required(MAX_DEACTIVATE_REASON), _Visible]
+Email = HandleValue
 
 
 def _default_scopes() -> list[Scope]:
     return ["read", "write"]
-
-
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class UserOut(_Response):
@@ -100,6 +90,18 @@ class CreatedTokenOut(BaseModel):
     scopes: list[str]
     expires_at: datetime
     token: str = Field(description="The bearer token. Shown this once; only its hash is kept.")
+
+    @classmethod
+    def of(cls, created: CreatedToken) -> Self:
+        assert created.expires_at is not None  # every token is created with one
+        return cls(
+            id=created.id,
+            user_id=created.user_id,
+            name=created.name,
+            scopes=list(created.scopes),
+            expires_at=created.expires_at,
+            token=created.token,
+        )
 
 
 class TokenInUse(BaseModel):

@@ -64,13 +64,4 @@ async def sign_in(
             "wrong e-mail or password (or the account is deactivated); "
             "an admin sets a password with `opsdesk user password EMAIL`",
         ) from None
-    token = done.token
-    assert token.expires_at is not None  # every token is created with one
-    return su.CreatedTokenOut(
-        id=token.id,
-        user_id=token.user_id,
-        name=token.name,
-        scopes=list(token.scopes),
-        expires_at=token.expires_at,
-        token=token.token,
-    )
+    return su.CreatedTokenOut.of(done.token)

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from opsdesk.api import schemas as s
 from opsdesk.api import schemas_users as su
-from opsdesk.api.deps import CurrentPrincipal, WriteAccess, get_db, get_settings
+from opsdesk.api.deps import CurrentPrincipal, ReadAccess, WriteAccess, get_db, get_settings
 from opsdesk.api.problems import ApiProblem, problem_responses
 from opsdesk.desk import accounts
 from opsdesk.desk.security import TokenLifetime
@@ -49,8 +49,7 @@ def me(principal: CurrentPrincipal, db: Db) -> su.MeOut:
 @router.get("/users", response_model=su.UserPage)
 def list_users(
     principal: CurrentPrincipal,
-    db: Db,
-    settings: Config,
+    reader: ReadAccess,
     after_id: Annotated[int, Query(ge=0, le=limits.MAX_ID, description="Users after this id.")] = 0,
     limit: Annotated[int, Query(ge=1, description="Page size, at most page_size_max.")] = 100,
     team: s.QueryCode = None,
@@ -58,15 +57,9 @@ def list_users(
 ) -> su.UserPage:
     """Users by id: every account with users.read (ops leads, auditors, admins), else
     the members of the caller's teams and the caller."""
-    if limit > settings.page_size_max:
-        raise ApiProblem(
-            422,
-            "validation-failed",
-            f"limit must be at most {settings.page_size_max} (OPSDESK_PAGE_SIZE_MAX); "
-            "follow next_after_id for more",
-        )
-    with db.read() as conn:
-        viewer = accounts.viewer_of(db, conn, principal.user, principal.scopes)
+    reader.check_limit(limit)
+    with reader.db.read() as conn:
+        viewer = accounts.viewer_of(reader.db, conn, principal.user, principal.scopes)
         page = accounts.list_users(
             conn, viewer, after_id=after_id, limit=limit, team=team, active=active
         )
@@ -174,15 +167,7 @@ async def create_token(
             lifetime=lifetime,
             scopes=writer.scopes,
         )
-        assert created.expires_at is not None
-        return su.CreatedTokenOut(
-            id=created.id,
-            user_id=created.user_id,
-            name=created.name,
-            scopes=list(created.scopes),
-            expires_at=created.expires_at,
-            token=created.token,
-        )
+        return su.CreatedTokenOut.of(created)
 
     return await writer.submit(command, status_code=201, scope="admin")
 

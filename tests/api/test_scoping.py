@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from opsdesk.desk import queries, service
-from opsdesk.desk.access import Access, Scope
+from opsdesk.desk.access import Access, Scope, customer_reached
 from opsdesk.docsgen import SECTIONS, with_section
 from opsdesk.domain.errors import DomainError
 from opsdesk.store import tables as t
@@ -288,6 +288,8 @@ def spread(model_db: Database) -> tuple[Database, dict[int, tuple[str | None, in
             if n >= 4 and ticket.owning_team is not None:
                 service.accept_ticket(uow, ticket.id, agents[ticket.owning_team])
             owners[ticket.id] = (ticket.owning_team, ticket.owning_agent)
+        # and a customer with no ticket yet, whom every scope reaches
+        service.create_customer(uow, name="Spread new", handles=[("email", "new@example.test")])
     return model_db, owners
 
 
@@ -321,6 +323,48 @@ def test_sql_scope_and_write_scope_agree(
     expected = {tid for tid, (team, agent) in owners.items() if scope.covers(team, agent)}
     assert listed == expected
     assert fed == expected
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    teams=st.one_of(st.none(), st.frozensets(st.sampled_from(TEAMS))),
+    user_pick=st.integers(min_value=0, max_value=7),
+)
+def test_customer_scope_reads_and_writes_agree(
+    spread: tuple[Database, dict[int, tuple[str | None, int | None]]],
+    teams: frozenset[str] | None,
+    user_pick: int,
+) -> None:
+    """The customer rule, in its two forms: the reads' SQL clause and the write path's
+    hand-rendered query reach the same customers (and a customer with no ticket)."""
+    db, owners = spread
+    agent_ids = sorted({a for _, a in owners.values() if a is not None})
+    user_id = agent_ids[user_pick % len(agent_ids)] if agent_ids else None
+    scope = Scope(teams, user_id)
+    with db.read() as conn:
+        customers = [
+            row.id for row in conn.execute(select(t.customers.c.id).order_by(t.customers.c.id))
+        ]
+        by_clause = {
+            row.id
+            for row in conn.execute(
+                select(t.customers.c.id).where(scope.customers_clause(t.customers.c.id))
+            )
+        }
+        by_query = {cid for cid in customers if customer_reached(conn, scope, cid)}
+    assert by_query == by_clause
+    customer_of = {}
+    with db.read() as conn:
+        for row in conn.execute(select(t.tickets.c.id, t.tickets.c.customer_id)):
+            customer_of[row.id] = row.customer_id
+    reached_through_tickets = {
+        customer_of[tid] for tid, (team, agent) in owners.items() if scope.covers(team, agent)
+    }
+    ticketless = set(customers) - set(customer_of.values())
+    assert len(ticketless) == 1
+    assert by_clause == reached_through_tickets | ticketless
 
 
 def test_roles_table_in_security_md_is_current() -> None:

@@ -20,7 +20,7 @@ from opsdesk.desk import queries
 from opsdesk.desk.access import Access
 from opsdesk.desk.accounts import require_scope
 from opsdesk.desk.audit import record_token_refused
-from opsdesk.desk.security import TokenPrincipal, hash_token, principal_for_token
+from opsdesk.desk.security import TokenPrincipal, principal_for_token
 from opsdesk.desk.throttle import Throttle
 from opsdesk.domain.state import UserState
 from opsdesk.model import OperatingModel
@@ -101,9 +101,7 @@ async def current_principal(
         )
     user = principal.user
     request.state.user_id = user.id  # the audit trail names the caller of a refusal
-    refusal = await ratelimit.consult(
-        throttle, throttle.hit_request, hash_token(credentials.credentials)
-    )
+    refusal = await ratelimit.consult(throttle, throttle.hit_request, f"token:{principal.token_id}")
     if refusal is not None:
         raise await ratelimit.refuse(request, refusal, actor_id=user.id, subject=f"user:{user.id}")
     if request.method in READ_METHODS:

@@ -11,7 +11,7 @@ What is counted (docs/security.md#rate-limits):
   once a client reaches ``bad_tokens_per_minute`` in a window, its requests are refused
   until the window ends, before the token is even looked up (no database work at all);
 - **requests per token**: every authenticated request, ``requests_per_minute`` per
-  token (keyed by the token's SHA-256, as stored, never by the token itself);
+  token (keyed by the token's id, never by the token itself);
 - **failed sign-ins per account**: ``login_failures_per_account`` failures within
   ``login_window_minutes`` lock the account for ``login_lockout_minutes``, even for the
   right password; **per client address**: ``login_failures_per_client`` failures within
@@ -147,7 +147,7 @@ class Throttle:
             log.exception("rate-limit storage failed; a bad token was not counted")
 
     def hit_request(self, token_key: str) -> Refusal | None:
-        """Count one request with the token whose SHA-256 is ``token_key``; a refusal
+        """Count one request with the token ``token_key`` names (``token:<id>``); a refusal
         when the token is over its limit."""
         try:
             if self._fixed.hit(self._requests, token_key):
